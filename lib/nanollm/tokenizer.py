@@ -1,0 +1,541 @@
+"""GPT-2 byte-level BPE tokenizer for the on-device runtime (MicroPython and CPython).
+
+    tok = Tokenizer(tokens, merges, token_types=None)
+    ids = tok.encode("Hello world")          # [15496, 995] with GPT-2's vocab
+    text = tok.decode(ids)                   # invalid UTF-8 -> U+FFFD, never raises
+    d = tok.stream_decoder(); d.feed(i) ...  # incremental text, whole characters only
+
+`encode` gives exactly the ids of OpenAI's / Hugging Face's GPT-2 tokenizer: the text is
+split by the pre-tokenizer regex
+    's|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+
+(hand-written here, over the UTF-8 bytes, with the character classes of
+unicode_ranges.py), then each piece's bytes are merged pairwise, lowest merge rank first
+(leftmost first among equal ranks), as Hugging Face's BPE model does.
+
+Inputs
+  tokens       the vocabulary as UTF-8 bytes in GPT-2's byte-to-unicode form
+               (b"\\xc4\\xa0the" is "Ġthe" is the raw bytes b" the").  Read once, in
+               order, by iteration; `tokens[i]` is never called.
+  merges       b"left right" merge rules in the same form, rank = position.  Read once.
+  token_types  optional GGUF token types.  Types 3 (control, e.g. <|endoftext|>) and
+               4 (user-defined) are kept as their literal UTF-8 text: `encode` never
+               produces them from plain text, and `decode` gives their literal text
+               (decode([50256]) == "<|endoftext|>").  A token of another type whose
+               text is not in GPT-2's byte alphabet is treated the same way.
+  Merges whose parts or result are not in the vocabulary, or that involve a control
+  token, are ignored (they can never apply).
+
+Memory (what stays allocated after construction; V tokens, M merges, B = total raw
+bytes of all tokens; ids are 'H' (2 bytes) when V <= 65535, else 'I'):
+  per token : its raw bytes (B/V, ~6.4 on average for GPT-2) + 4 bytes of offset
+              ('H' offsets, 2 bytes, when B < 65536 as in small vocabs)
+  per merge : 2 + 2 + 2 (left id, right id, result id) + ~1.5 slots x 2 bytes of the
+              open-addressing hash table (rank + 1 per slot) = ~9 bytes
+  fixed     : 256 ids (byte -> token) and a few hundred bytes of objects.
+  Measured on the unix MicroPython port (gc.mem_alloc before/after, see
+  tests/test_tokenizer.py): full GPT-2 (50,257 tokens, 50,000 merges) ~1,000,000
+  bytes; a 512-token vocab ~6,000 bytes.  During construction a temporary hash table
+  of raw token bytes -> id (~2.4 x V ids) exists as well, and is freed at the end.
+The character class tables of unicode_ranges.py are bytes literals (~4.7 KB; in flash
+when the module is frozen).
+
+No per-call cache: `encode` allocates only per piece (a list of ids and one of ranks).
+"""
+from array import array
+
+from .errors import NanoLLMError
+from .unicode_ranges import ASCII as _ASCII_CLS, RANGES as _RANGES
+
+_OTHER = 0
+_LETTER = 1
+_NUMBER = 2
+_SPACE = 3
+
+_NONE = 0x3FFFFFFF  # "no merge" rank: larger than every real rank, still a small int
+
+# GPT-2's byte-to-unicode map: bytes 33..126, 161..172 and 174..255 stand for themselves;
+# the other 68 bytes (0..32, 127..160, 173), in order, become U+0100..U+0143.
+_SHIFTED = bytes(list(range(0, 33)) + list(range(127, 161)) + [173])
+
+# Hash of raw bytes (construction only; the built-in hash of bytes on MicroPython
+# keeps only 8-16 bits).  Kept below 2**30 so it stays a small int on 32-bit boards.
+_HMUL = 131
+_HMASK = 0x3FFFFF
+
+
+def _class_of(cp):
+    """Character class of a code point > 127 (binary search in RANGES)."""
+    r = _RANGES
+    key = (cp << 2) | 3
+    lo = 0
+    hi = len(r) // 3  # runs[lo] <= key < runs[hi] ; runs[0] = 0
+    while hi - lo > 1:
+        mid = (lo + hi) >> 1
+        j = mid * 3
+        if ((r[j] << 16) | (r[j + 1] << 8) | r[j + 2]) <= key:
+            lo = mid
+        else:
+            hi = mid
+    return r[lo * 3 + 2] & 3
+
+
+def _char_at(s, i):
+    """(class, index after the character) of the UTF-8 character at s[i] (s is valid)."""
+    b = s[i]
+    if b < 0x80:
+        return _ASCII_CLS[b], i + 1
+    if b < 0xE0:
+        return _class_of(((b & 0x1F) << 6) | (s[i + 1] & 0x3F)), i + 2
+    if b < 0xF0:
+        return (_class_of(((b & 0x0F) << 12) | ((s[i + 1] & 0x3F) << 6) | (s[i + 2] & 0x3F)),
+                i + 3)
+    return (_class_of(((b & 0x07) << 18) | ((s[i + 1] & 0x3F) << 12)
+                      | ((s[i + 2] & 0x3F) << 6) | (s[i + 3] & 0x3F)), i + 4)
+
+
+def pieces(s):
+    """Yield (start, end) byte spans of the pre-tokenizer pieces of UTF-8 bytes `s`."""
+    n = len(s)
+    i = 0
+    while i < n:
+        b = s[i]
+        if b == 0x27 and i + 1 < n:  # ' : contractions 's 't 're 've 'm 'll 'd
+            c1 = s[i + 1]
+            if c1 == 0x73 or c1 == 0x74 or c1 == 0x6D or c1 == 0x64:  # s t m d
+                yield i, i + 2
+                i += 2
+                continue
+            if i + 2 < n:
+                c2 = s[i + 2]
+                if (c2 == 0x65 and (c1 == 0x72 or c1 == 0x76)) or (c1 == 0x6C and c2 == 0x6C):
+                    yield i, i + 3  # 're 've 'll
+                    i += 3
+                    continue
+        start = i
+        if b < 0x80:
+            c = _ASCII_CLS[b]
+            j = i + 1
+        else:
+            c, j = _char_at(s, i)
+        if b == 0x20 and j < n:  # " ?X+" : a space joins a following non-space run
+            c2, j2 = _char_at(s, j)
+            if c2 != _SPACE:
+                c = c2
+                j = j2
+        if c == _SPACE:
+            last = start  # start of the last whitespace character of the run
+            k = j
+            while k < n:
+                b = s[k]
+                if b < 0x80:
+                    if _ASCII_CLS[b] != _SPACE:
+                        break
+                    k3 = k + 1
+                else:
+                    c3, k3 = _char_at(s, k)
+                    if c3 != _SPACE:
+                        break
+                last = k
+                k = k3
+            if k < n and last > start:
+                k = last  # \s+(?!\S): leave the last space for the next piece
+            yield start, k
+            i = k
+            continue
+        k = j
+        while k < n:
+            b = s[k]
+            if b < 0x80:
+                if _ASCII_CLS[b] != c:
+                    break
+                k += 1
+            else:
+                c3, k3 = _char_at(s, k)
+                if c3 != c:
+                    break
+                k = k3
+        yield start, k
+        i = k
+
+
+def _utf8_char_len(buf, i, n):
+    """Length of the UTF-8 character at buf[i].
+
+    > 0: a valid character of that many bytes.  < 0: -(number of bytes that form an
+    invalid sequence, to be replaced by one U+FFFD) -- the 'maximal subpart' rule that
+    CPython's errors='replace' and Rust's from_utf8_lossy follow.  0: a valid but
+    incomplete prefix that runs to the end of buf.
+    """
+    b = buf[i]
+    if b < 0x80:
+        return 1
+    if b < 0xC2 or b > 0xF4:
+        return -1
+    if b < 0xE0:
+        need = 1
+        lo = 0x80
+        hi = 0xBF
+    elif b < 0xF0:
+        need = 2
+        lo = 0xA0 if b == 0xE0 else 0x80
+        hi = 0x9F if b == 0xED else 0xBF
+    else:
+        need = 3
+        lo = 0x90 if b == 0xF0 else 0x80
+        hi = 0x8F if b == 0xF4 else 0xBF
+    k = 1
+    while k <= need:
+        if i + k >= n:
+            return 0
+        c = buf[i + k]
+        if c < lo or c > hi:
+            return -k
+        lo = 0x80
+        hi = 0xBF
+        k += 1
+    return need + 1
+
+
+def _decode_lenient(buf, final):
+    """Decode UTF-8 bytes, invalid sequences -> U+FFFD.
+
+    Returns (text, consumed).  If not `final`, a valid but incomplete character at the
+    end is not consumed (consumed < len(buf)); if `final`, it becomes one U+FFFD.
+    """
+    # MicroPython's bytes.decode accepts overlong forms and surrogates, so every byte
+    # is checked here and only checked runs are handed to decode().
+    n = len(buf)
+    out = []
+    start = 0  # start of the pending run of valid bytes
+    i = 0
+    while i < n:
+        if buf[i] < 0x80:
+            i += 1
+            continue
+        L = _utf8_char_len(buf, i, n)
+        if L > 0:
+            i += L
+            continue
+        if start < i:
+            out.append(bytes(buf[start:i]).decode())
+        if L == 0:
+            if not final:
+                return "".join(out), i
+            out.append("\ufffd")
+            i = n
+        else:
+            out.append("\ufffd")
+            i -= L
+        start = i
+    if start == 0:
+        return bytes(buf).decode(), n
+    if start < n:
+        out.append(bytes(buf[start:n]).decode())
+    return "".join(out), n
+
+
+class StreamDecoder:
+    """Turns ids into text one at a time; holds back an incomplete UTF-8 character."""
+
+    def __init__(self, tok):
+        self._tok = tok
+        self._pending = b""
+
+    def feed(self, token_id):
+        """Text completed by this token ("" if none yet).  Never raises for a valid id."""
+        buf = self._pending + self._tok.token_bytes(token_id)
+        text, used = _decode_lenient(buf, False)
+        self._pending = buf[used:]
+        return text
+
+    def flush(self):
+        """What is left; an incomplete character becomes U+FFFD.  Resets the decoder."""
+        buf = self._pending
+        self._pending = b""
+        if not buf:
+            return ""
+        return _decode_lenient(buf, True)[0]
+
+
+def _raw_token(t):
+    """(raw bytes, hash) of a token in GPT-2's byte-to-unicode form; (None, 0) if the
+    token has a character outside that alphabet."""
+    out = bytearray(len(t))
+    n = len(t)
+    i = 0
+    k = 0
+    h = 0
+    shifted = _SHIFTED
+    while i < n:
+        b = t[i]
+        if b < 0x80:
+            if b < 33 or b > 126:
+                return None, 0
+            i += 1
+        elif b == 0xC2 or b == 0xC3:
+            if i + 1 >= n:
+                return None, 0
+            b = ((b & 0x1F) << 6) | (t[i + 1] & 0x3F)
+            if b < 161 or b == 173:
+                return None, 0
+            i += 2
+        elif b == 0xC4 or b == 0xC5:
+            if i + 1 >= n:
+                return None, 0
+            b = (((b & 0x1F) << 6) | (t[i + 1] & 0x3F)) - 256
+            if b >= len(shifted):
+                return None, 0
+            b = shifted[b]
+            i += 2
+        else:
+            return None, 0
+        out[k] = b
+        k += 1
+        h = (h * _HMUL + b) & _HMASK
+    if k < n:
+        out = out[:k]
+    return out, h
+
+
+def _hash_bytes(data, h=0):
+    for b in data:
+        h = (h * _HMUL + b) & _HMASK
+    return h
+
+
+def _zeros(typecode, n):
+    a = array(typecode, bytes(n * (2 if typecode == "H" else 4)))
+    return a
+
+
+class Tokenizer:
+    def __init__(self, tokens, merges, token_types=None):
+        n = len(tokens)
+        if n == 0:
+            raise NanoLLMError("tokenizer: the vocabulary is empty")
+        self.n_vocab = n
+        idt = "H" if n < 0xFFFF else "I"
+        absent = 0xFFFF if idt == "H" else 0xFFFFFFFF
+        self._absent = absent
+
+        # Pass 1 over the tokens: raw bytes into one blob, offsets, and a temporary
+        # open-addressing table raw bytes -> id + 1 (0 = empty) for resolving merges.
+        hcap = (n * 2 + n // 2) | 1
+        htab = _zeros(idt, hcap)
+        blob = bytearray()
+        offsets = array("I", bytes(4 * (n + 1)))
+        byte_id = _zeros(idt, 256)
+        for b in range(256):
+            byte_id[b] = absent
+        literal = bytearray((n + 7) >> 3)  # bit set: token is kept as literal text
+        types = iter(token_types) if token_types is not None else None
+        pos = 0
+        tid = 0
+        for t in tokens:
+            if tid >= n:
+                raise NanoLLMError("tokenizer: the token list is longer than its length")
+            ttype = 1
+            if types is not None:
+                try:
+                    ttype = next(types)
+                except StopIteration:
+                    types = None
+            raw = None
+            if ttype != 3 and ttype != 4:
+                raw, h = _raw_token(t)
+            if raw is None:
+                raw = bytes(t)
+                literal[tid >> 3] |= 1 << (tid & 7)
+            else:
+                L = len(raw)
+                if L == 1 and byte_id[raw[0]] == absent:
+                    byte_id[raw[0]] = tid
+                # insert unless an earlier token has the same bytes
+                slot = h % hcap
+                while True:
+                    e = htab[slot]
+                    if e == 0:
+                        htab[slot] = tid + 1
+                        break
+                    e -= 1
+                    o = offsets[e]
+                    if offsets[e + 1] - o == L and blob[o:o + L] == raw:
+                        break
+                    slot += 1
+                    if slot == hcap:
+                        slot = 0
+            blob.extend(raw)
+            pos += len(raw)
+            tid += 1
+            offsets[tid] = pos
+        if tid != n:
+            raise NanoLLMError("tokenizer: got %d tokens, expected %d" % (tid, n))
+        if pos < 0x10000:
+            offsets = array("H", offsets)
+        self._blob = blob
+        self._offsets = offsets
+        self._byte_id = byte_id
+        self._literal = literal
+
+        def lookup(raw, h):
+            L = len(raw)
+            slot = h % hcap
+            while True:
+                e = htab[slot]
+                if e == 0:
+                    return -1
+                e -= 1
+                o = offsets[e]
+                if offsets[e + 1] - o == L and blob[o:o + L] == raw:
+                    return e
+                slot += 1
+                if slot == hcap:
+                    slot = 0
+
+        # Pass 2 over the merges: ids of left, right and result, and the pair table
+        # (left, right) -> rank + 1.
+        m = len(merges)
+        self.n_merges = m
+        rt = "H" if m < 0xFFFF else "I"
+        mcap = (m + m // 2) | 1
+        if mcap < 3:
+            mcap = 3
+        mleft = _zeros(idt, m)
+        mright = _zeros(idt, m)
+        mres = _zeros(idt, m)
+        mtab = _zeros(rt, mcap)
+        rank = 0
+        for line in merges:
+            if rank >= m:
+                raise NanoLLMError("tokenizer: the merge list is longer than its length")
+            sp = line.find(b" ")
+            a = b = r = -1
+            if sp > 0:
+                la, ha = _raw_token(line[:sp])
+                lb, hb = _raw_token(line[sp + 1:])
+                if la is not None and lb is not None:
+                    a = lookup(la, ha)
+                    b = lookup(lb, hb)
+                    if a >= 0 and b >= 0:
+                        r = lookup(la + lb, _hash_bytes(lb, ha))
+            if r >= 0:
+                mleft[rank] = a
+                mright[rank] = b
+                mres[rank] = r
+                slot = (a * 1021 + b) % mcap
+                while True:
+                    e = mtab[slot]
+                    if e == 0:
+                        mtab[slot] = rank + 1
+                        break
+                    e -= 1
+                    if mleft[e] == a and mright[e] == b:
+                        break  # duplicate rule: the earlier rank wins
+                    slot += 1
+                    if slot == mcap:
+                        slot = 0
+            rank += 1
+        if rank != m:
+            raise NanoLLMError("tokenizer: got %d merges, expected %d" % (rank, m))
+        self._mleft = mleft
+        self._mright = mright
+        self._mres = mres
+        self._mtab = mtab
+        self._mcap = mcap
+        del htab
+
+    def __len__(self):
+        return self.n_vocab
+
+    # -- encoding ---------------------------------------------------------------------
+
+    def _rank(self, a, b):
+        """Rank of merging ids (a, b), or _NONE."""
+        mtab = self._mtab
+        cap = self._mcap
+        slot = (a * 1021 + b) % cap
+        while True:
+            e = mtab[slot]
+            if e == 0:
+                return _NONE
+            e -= 1
+            if self._mleft[e] == a and self._mright[e] == b:
+                return e
+            slot += 1
+            if slot == cap:
+                slot = 0
+
+    def _missing_byte(self, b):
+        raise NanoLLMError(
+            "tokenizer: byte 0x%02x has no token; the vocabulary lacks GPT-2's 256 "
+            "single-byte tokens, so this text cannot be encoded" % b)
+
+    def encode(self, text):
+        """Token ids of `text` (a str), identical to GPT-2's tokenizer."""
+        if not isinstance(text, str):
+            raise NanoLLMError("tokenizer: encode() takes a str, not %s" % type(text).__name__)
+        s = text.encode()
+        out = []
+        byte_id = self._byte_id
+        absent = self._absent
+        rank = self._rank
+        mres = self._mres
+        for start, end in pieces(s):
+            if end - start == 1:
+                t = byte_id[s[start]]
+                if t == absent:
+                    self._missing_byte(s[start])
+                out.append(t)
+                continue
+            ids = []
+            for k in range(start, end):
+                t = byte_id[s[k]]
+                if t == absent:
+                    self._missing_byte(s[k])
+                ids.append(t)
+            ranks = [rank(ids[k], ids[k + 1]) for k in range(len(ids) - 1)]
+            while ranks:
+                r = min(ranks)
+                if r == _NONE:
+                    break
+                k = ranks.index(r)
+                new = mres[r]
+                ids[k] = new
+                del ids[k + 1]
+                del ranks[k]
+                if k < len(ranks):
+                    ranks[k] = rank(new, ids[k + 1])
+                if k > 0:
+                    ranks[k - 1] = rank(ids[k - 1], new)
+            out.extend(ids)
+        return out
+
+    # -- decoding ---------------------------------------------------------------------
+
+    def token_bytes(self, token_id):
+        """The raw bytes of one token (its literal UTF-8 text for control tokens)."""
+        if not 0 <= token_id < self.n_vocab:
+            raise NanoLLMError("tokenizer: token id %r is out of range (vocabulary of %d)"
+                               % (token_id, self.n_vocab))
+        o = self._offsets
+        return bytes(self._blob[o[token_id]:o[token_id + 1]])
+
+    def is_literal(self, token_id):
+        """True for tokens kept as literal text (control / user-defined tokens)."""
+        return bool(self._literal[token_id >> 3] & (1 << (token_id & 7)))
+
+    def decode(self, ids):
+        """The text of a sequence of ids; invalid UTF-8 becomes U+FFFD."""
+        n = self.n_vocab
+        o = self._offsets
+        blob = self._blob
+        buf = bytearray()
+        for t in ids:
+            if not 0 <= t < n:
+                raise NanoLLMError("tokenizer: token id %r is out of range (vocabulary of %d)"
+                                   % (t, n))
+            buf.extend(blob[o[t]:o[t + 1]])
+        return _decode_lenient(buf, True)[0]
+
+    def stream_decoder(self):
+        return StreamDecoder(self)
