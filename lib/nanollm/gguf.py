@@ -1,0 +1,358 @@
+# A streaming GGUF reader for MicroPython and CPython.
+#
+# GGUF (the file format of ggml and llama.cpp) is: a header, key/value metadata, a tensor
+# index, then the tensor data, aligned. We parse the header and the index with small
+# buffered reads and keep only offsets: big metadata arrays (the vocabulary, the merges)
+# stay in the file and are read on demand, and tensor bytes are read with readinto() into
+# buffers the caller owns. So a model larger than RAM can be opened.
+#
+# Every size and count is checked against the file's length before anything is allocated
+# from it: a forged count must not make us ask for gigabytes.
+
+import struct
+
+from .errors import NanoLLMError
+
+GGUF_MAGIC = b"GGUF"
+
+# Metadata value types.
+T_UINT8 = 0
+T_INT8 = 1
+T_UINT16 = 2
+T_INT16 = 3
+T_UINT32 = 4
+T_INT32 = 5
+T_FLOAT32 = 6
+T_BOOL = 7
+T_STRING = 8
+T_ARRAY = 9
+T_UINT64 = 10
+T_INT64 = 11
+T_FLOAT64 = 12
+
+# struct format and size of each fixed-size metadata type
+_SCALAR = {
+    T_UINT8: ("<B", 1), T_INT8: ("<b", 1), T_UINT16: ("<H", 2), T_INT16: ("<h", 2),
+    T_UINT32: ("<I", 4), T_INT32: ("<i", 4), T_FLOAT32: ("<f", 4), T_BOOL: ("<B", 1),
+    T_UINT64: ("<Q", 8), T_INT64: ("<q", 8), T_FLOAT64: ("<d", 8),
+}
+# array typecodes for numeric metadata arrays kept in RAM
+_ARRAY_CODE = {T_UINT8: "B", T_INT8: "b", T_UINT16: "H", T_INT16: "h", T_UINT32: "I",
+               T_INT32: "i", T_FLOAT32: "f", T_BOOL: "B"}
+
+# ggml tensor types we run, with (block size in elements, bytes per block).
+GGML_F32 = 0
+GGML_F16 = 1
+GGML_Q4_0 = 2
+GGML_Q4_1 = 3
+GGML_Q8_0 = 8
+TYPE_LAYOUT = {
+    GGML_F32: (1, 4),
+    GGML_F16: (1, 2),
+    GGML_Q4_0: (32, 18),
+    GGML_Q4_1: (32, 20),
+    GGML_Q8_0: (32, 34),
+}
+TYPE_NAME = {GGML_F32: "f32", GGML_F16: "f16", GGML_Q4_0: "q4_0", GGML_Q4_1: "q4_1", GGML_Q8_0: "q8_0"}
+# Other ggml types we recognise by name only, to say what the file holds.
+_OTHER_TYPES = {6: "q5_0", 7: "q5_1", 9: "q8_1", 10: "q2_k", 11: "q3_k", 12: "q4_k",
+                13: "q5_k", 14: "q6_k", 15: "q8_k", 16: "iq2_xxs", 24: "i8", 26: "i32",
+                28: "f64", 30: "bf16"}
+
+MAX_DIMS = 4
+_CHUNK = 512
+
+
+class _Reader:
+    """Buffered little-endian reader over a binary file, bounded by the file's length."""
+
+    def __init__(self, f, size, path):
+        self.f = f
+        self.size = size
+        self.path = path
+        self.buf = bytearray(_CHUNK)
+        self.mv = memoryview(self.buf)
+        self.start = 0  # file offset of buf[0]
+        self.n = 0  # valid bytes in buf
+        self.pos = 0  # read position within buf
+
+    def tell(self):
+        return self.start + self.pos
+
+    def _fail_eof(self, need):
+        raise NanoLLMError("%s: file ends early (truncated?): needed %d more bytes at offset %d of %d"
+                           % (self.path, need, self.tell(), self.size))
+
+    def _fill(self, need):
+        # Make at least `need` bytes available at self.pos (need <= _CHUNK).
+        if self.tell() + need > self.size:
+            self._fail_eof(need)
+        rest = self.n - self.pos
+        if rest:
+            self.buf[0:rest] = self.buf[self.pos:self.n]
+        self.start += self.pos
+        self.pos = 0
+        self.n = rest
+        self.f.seek(self.start + rest)
+        while self.n < need:
+            got = self.f.readinto(self.mv[self.n:])
+            if not got:
+                self._fail_eof(need - self.n)
+            self.n += got
+
+    def unpack(self, fmt, size):
+        if self.n - self.pos < size:
+            self._fill(size)
+        v = struct.unpack_from(fmt, self.buf, self.pos)[0]
+        self.pos += size
+        return v
+
+    def u32(self):
+        return self.unpack("<I", 4)
+
+    def u64(self):
+        return self.unpack("<Q", 8)
+
+    def skip(self, n):
+        if self.tell() + n > self.size:
+            self._fail_eof(n)
+        if self.pos + n <= self.n:
+            self.pos += n
+        else:
+            self.start = self.tell() + n
+            self.pos = 0
+            self.n = 0
+
+    def seek(self, off):
+        self.start = off
+        self.pos = 0
+        self.n = 0
+
+    def string_len(self):
+        n = self.u64()
+        if self.tell() + n > self.size:
+            raise NanoLLMError("%s: a string of %d bytes at offset %d runs past the end of the file (%d bytes)"
+                               % (self.path, n, self.tell(), self.size))
+        return n
+
+    def raw(self, n):
+        # n bytes as a new bytes object (n is bounded by the file size already).
+        if n <= _CHUNK:
+            if self.n - self.pos < n:
+                self._fill(n)
+            b = bytes(self.mv[self.pos:self.pos + n])
+            self.pos += n
+            return b
+        out = bytearray(n)
+        off = self.tell()
+        self.f.seek(off)
+        if self.f.readinto(out) != n:
+            self._fail_eof(n)
+        self.seek(off + n)
+        return bytes(out)
+
+    def string(self):
+        return self.raw(self.string_len())
+
+
+class StringArray:
+    """A GGUF array of strings left in the file: len(), [i] and iteration give UTF-8 bytes.
+
+    Keeps one 32-bit offset per string (4 bytes each); [i] reads from the file.
+    """
+
+    def __init__(self, gf, offsets):
+        self._gf = gf
+        self._offsets = offsets
+
+    def __len__(self):
+        return len(self._offsets)
+
+    def __getitem__(self, i):
+        if i < 0:
+            i += len(self._offsets)
+        r = self._gf._reader
+        r.seek(self._offsets[i])
+        return r.string()
+
+    def __iter__(self):
+        # One sequential pass: strings are contiguous, so read them in order.
+        r = self._gf._reader
+        if not len(self._offsets):
+            return
+        r.seek(self._offsets[0])
+        for _ in range(len(self._offsets)):
+            yield r.string()
+
+
+class TensorInfo:
+    """Where one tensor lives in the file and how its rows are laid out.
+
+    shape is ggml order (ne0 first): ne0 is the row length, rows = product of the rest.
+    """
+
+    def __init__(self, name, shape, ggml_type, offset):
+        self.name = name
+        self.shape = shape
+        self.type = ggml_type
+        self.offset = offset  # absolute file offset, filled in after the index is read
+        block, bsize = TYPE_LAYOUT[ggml_type]
+        self.row_len = shape[0]
+        n_rows = 1
+        for d in shape[1:]:
+            n_rows *= d
+        self.n_rows = n_rows
+        self.row_bytes = (shape[0] // block) * bsize
+        self.nbytes = self.row_bytes * n_rows
+
+    @property
+    def type_name(self):
+        return TYPE_NAME[self.type]
+
+    def __repr__(self):
+        return "<tensor %s %s %s>" % (self.name, self.shape, self.type_name)
+
+
+class GGUFFile:
+    """An open GGUF file: .version, .kv (metadata), .tensors (name -> TensorInfo)."""
+
+    def __init__(self, path):
+        self.path = path
+        try:
+            import os
+            self.size = os.stat(path)[6]
+            self._f = open(path, "rb")
+        except OSError as e:
+            raise NanoLLMError("cannot open model file %s: %s" % (path, e))
+        try:
+            self._reader = _Reader(self._f, self.size, path)
+            self._parse()
+        except NanoLLMError:
+            self.close()
+            raise
+        except (ValueError, MemoryError, OverflowError, UnicodeError, KeyError) as e:
+            self.close()
+            raise NanoLLMError("%s: not a readable GGUF model file (%s: %s)" % (path, type(e).__name__, e))
+
+    def close(self):
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+
+    def _parse(self):
+        r = self._reader
+        path = self.path
+        if self.size < 24:
+            raise NanoLLMError("%s: not a GGUF model file (only %d bytes)" % (path, self.size))
+        magic = r.raw(4)
+        if magic != GGUF_MAGIC:
+            raise NanoLLMError("%s: not a GGUF model file (starts with %r, expected b'GGUF')" % (path, magic))
+        self.version = r.u32()
+        if self.version not in (2, 3):
+            raise NanoLLMError("%s: GGUF version %d is not supported (versions 2 and 3 are)" % (path, self.version))
+        n_tensors = r.u64()
+        n_kv = r.u64()
+        # Each key/value takes at least 8+1+4+1 bytes, each tensor entry at least 8+1+4+8+4+8.
+        if n_kv * 14 > self.size or n_tensors * 33 > self.size:
+            raise NanoLLMError("%s: header claims %d metadata entries and %d tensors, more than a %d-byte file can hold"
+                               % (path, n_kv, n_tensors, self.size))
+        self.kv = {}
+        for _ in range(n_kv):
+            key = self._str(r.string())
+            if key in self.kv:
+                raise NanoLLMError("%s: metadata key %r appears twice" % (path, key))
+            vtype = r.u32()
+            self.kv[key] = self._value(vtype, key)
+        self.alignment = self.kv.get("general.alignment", 32)
+        if not isinstance(self.alignment, int) or self.alignment < 1 or self.alignment & (self.alignment - 1):
+            raise NanoLLMError("%s: general.alignment %r is not a power of two" % (path, self.alignment))
+        self.tensors = {}
+        order = []
+        for _ in range(n_tensors):
+            name = self._str(r.string())
+            n_dims = r.u32()
+            if not 1 <= n_dims <= MAX_DIMS:
+                raise NanoLLMError("%s: tensor %r has %d dimensions (1 to %d allowed)" % (path, name, n_dims, MAX_DIMS))
+            shape = tuple(r.u64() for _ in range(n_dims))
+            ttype = r.u32()
+            rel = r.u64()
+            if ttype not in TYPE_LAYOUT:
+                tn = _OTHER_TYPES.get(ttype, "type id %d" % ttype)
+                raise NanoLLMError("%s: tensor %r has ggml type %s, which nanollm does not run (f32, f16, q8_0, q4_0, q4_1 are supported; use host_tools/quantize.py)"
+                                   % (path, name, tn))
+            count = 1
+            for d in shape:
+                if d < 1 or d > self.size * 2:
+                    raise NanoLLMError("%s: tensor %r has an impossible dimension %d" % (path, name, d))
+                count *= d
+            block = TYPE_LAYOUT[ttype][0]
+            if shape[0] % block:
+                raise NanoLLMError("%s: tensor %r: row length %d is not a multiple of the %s block size %d"
+                                   % (path, name, shape[0], TYPE_NAME[ttype], block))
+            if name in self.tensors:
+                raise NanoLLMError("%s: tensor %r appears twice" % (path, name))
+            t = TensorInfo(name, shape, ttype, rel)
+            if t.nbytes > self.size:
+                raise NanoLLMError("%s: tensor %r needs %d bytes, more than the whole file (%d bytes)"
+                                   % (path, name, t.nbytes, self.size))
+            self.tensors[name] = t
+            order.append(t)
+        a = self.alignment
+        self.data_offset = (r.tell() + a - 1) // a * a
+        for t in order:
+            if t.offset % a:
+                raise NanoLLMError("%s: tensor %r data offset %d is not aligned to %d" % (path, t.name, t.offset, a))
+            t.offset += self.data_offset
+            if t.offset + t.nbytes > self.size:
+                raise NanoLLMError("%s: tensor %r data (%d bytes at offset %d) runs past the end of the file (%d bytes): the file is truncated"
+                                   % (path, t.name, t.nbytes, t.offset, self.size))
+
+    def _str(self, b):
+        try:
+            return b.decode()
+        except UnicodeError:
+            raise NanoLLMError("%s: a metadata string is not valid UTF-8" % self.path)
+
+    def _value(self, vtype, key):
+        r = self._reader
+        if vtype in _SCALAR:
+            fmt, size = _SCALAR[vtype]
+            v = r.unpack(fmt, size)
+            return bool(v) if vtype == T_BOOL else v
+        if vtype == T_STRING:
+            return self._str(r.string())
+        if vtype == T_ARRAY:
+            etype = r.u32()
+            count = r.u64()
+            if etype == T_STRING:
+                if count * 8 > self.size - r.tell():
+                    raise NanoLLMError("%s: metadata %r claims %d strings, more than the file can hold" % (self.path, key, count))
+                import array
+                offsets = array.array("I", bytes(4 * count))
+                for i in range(count):
+                    offsets[i] = r.tell()
+                    r.skip(r.string_len())
+                return StringArray(self, offsets)
+            if etype in _ARRAY_CODE:
+                size = _SCALAR[etype][1]
+                if count * size > self.size - r.tell():
+                    raise NanoLLMError("%s: metadata %r claims %d values, more than the file can hold" % (self.path, key, count))
+                import array
+                a = array.array(_ARRAY_CODE[etype], r.raw(count * size))
+                return a
+            if etype in _SCALAR:  # 64-bit numbers: rare in metadata, keep as a list
+                fmt, size = _SCALAR[etype]
+                if count * size > self.size - r.tell():
+                    raise NanoLLMError("%s: metadata %r claims %d values, more than the file can hold" % (self.path, key, count))
+                return [r.unpack(fmt, size) for _ in range(count)]
+            raise NanoLLMError("%s: metadata %r is an array of unsupported type %d" % (self.path, key, etype))
+        raise NanoLLMError("%s: metadata %r has unknown value type %d" % (self.path, key, vtype))
+
+    def read_rows(self, t, row, n_rows, buf):
+        """Read n_rows rows of tensor t starting at `row` into buf (a bytearray/memoryview)."""
+        n = n_rows * t.row_bytes
+        f = self._f
+        f.seek(t.offset + row * t.row_bytes)
+        got = f.readinto(buf)
+        if got != n:
+            raise NanoLLMError("%s: could not read tensor %r (got %s of %d bytes)" % (self.path, t.name, got, n))

@@ -1,0 +1,493 @@
+# Plain-Python kernels: the fallback on any Python, and the readable statement of what
+# every backend computes. The viper kernels (kernels_viper.py) and the C kernels
+# (firmware/) must give bit-identical results on the integer path; host_tools/kernel_spec.py
+# states the same arithmetic in numpy and the tests hold all of them to it.
+#
+# Integer path formats (docs/fixed_point.md explains why they keep accuracy):
+#   Q16 vector  array('i'): value = q / 2**16 (the residual stream and every activation)
+#   x16 vector  array('h') + shift sh: value = x * 2**(sh-16), |x| <= 2**13 (matmul input)
+#   KV entry    int8 + per (position, head) scale ms * 2**es: value = k * ms * 2**(es-16)
+# Every intermediate stays below 2**31 in magnitude, so 32-bit viper on a Cortex-M0 and
+# 64-bit CPython give the same numbers.
+
+import struct
+
+from . import tables
+
+_EXP2 = [struct.unpack_from("<i", tables.EXP2, 4 * i)[0] for i in range(257)]
+_GELU = [struct.unpack_from("<i", tables.GELU, 4 * i)[0] for i in range(513)]
+
+X16_BITS = 13  # matmul inputs are scaled so that |x| <= 2**13
+LOG2E_Q13 = 11819  # round(log2(e) * 2**13)
+SOFTMAX_CUTOFF = 32 << 12  # scores more than 32 below the max contribute nothing
+
+
+def bitlen(v):
+    n = 0
+    while v:
+        v >>= 1
+        n += 1
+    return n
+
+
+def shr(v, s):
+    """Arithmetic shift right by s, or left by -s."""
+    return v >> s if s >= 0 else v << -s
+
+
+def _f16_exp(h):
+    e = (h >> 10) & 31
+    return e if e else 1
+
+
+def _f16_man(h):
+    """The fp16 bits h as (signed 11-bit mantissa, exponent): value = man * 2**(exp-25)."""
+    e = (h >> 10) & 31
+    m = h & 1023
+    if e:
+        m |= 1024
+    return -m if h & 0x8000 else m
+
+
+def _acc_block(acc, s, m, k):
+    """acc += s * m / 2**k, kept exact enough in two words: acc[0]*2**13 + acc[1].
+
+    s: a block's integer dot product (|s| < 2**26), m: the block scale's mantissa
+    (|m| < 2**11), k: how far the block's exponent is below the row's largest (k >= 0).
+    Splitting s at bit 13 keeps every product below 2**31, so 32-bit machines give the
+    same result as 64-bit ones; acc[1] stays in [0, 2**13).
+    """
+    if k == 0:
+        r = 0
+    elif k <= 13:
+        r = ((s & ((1 << k) - 1)) * m) >> k
+        s >>= k
+    elif k <= 24:
+        r = (((s >> (k - 13)) & 8191) * m) >> 13
+        s >>= k
+    else:  # below 2**-24 of the row's largest block: nothing left to add
+        return
+    lo = acc[1] + (s & 8191) * m + r
+    acc[0] += (s >> 13) * m + (lo >> 13)
+    acc[1] = lo & 8191
+
+
+# ---------------------------------------------------------------- integer path
+
+def to_x16(src, off, n, dst):
+    """Scale n Q16 values src[off:off+n] into dst[0:n] with |x| <= 2**13; return the shift."""
+    m = 0
+    for i in range(off, off + n):
+        v = src[i]
+        if v < 0:
+            v = -v
+        if v > m:
+            m = v
+    if m == 0:
+        for i in range(n):
+            dst[i] = 0
+        return 0
+    sh = bitlen(m) - X16_BITS
+    if sh > 0:
+        half = 1 << (sh - 1)
+        for i in range(n):
+            dst[i] = (src[off + i] + half) >> sh
+    else:
+        for i in range(n):
+            dst[i] = src[off + i] << -sh
+    return sh
+
+
+def _row_exp(w, base, nb, bsize, off):
+    """Largest fp16 exponent among the scales at w[base + b*bsize + off] of a row's blocks."""
+    emax = 1
+    for b in range(nb):
+        p = base + b * bsize + off
+        e = _f16_exp(w[p] | (w[p + 1] << 8))
+        if e > emax:
+            emax = e
+    return emax
+
+
+def _acc_out(acc, r):
+    # floor((acc[0] * 2**13 + acc[1]) / 2**r) for 0 <= acc[1] < 2**13
+    if r >= 13:
+        return acc[0] >> (r - 13)
+    return (acc[0] << (13 - r)) + shr(acc[1], r)
+
+
+def matvec_q8_0(w, n_rows, n_cols, x, shx, out, out0, acc=[0, 0]):
+    """out[out0+r] = row r of q8_0 matrix w (raw ggml blocks) . x, as Q16.
+
+    x (int16) holds values x * 2**(shx-16). Each block's scale d = man * 2**(e-25); all
+    blocks of a row are summed in units of the row's largest exponent emax, so the row's
+    result is total * 2**(shx + emax - 25), shifted once into Q16 at the end.
+    """
+    nb = n_cols >> 5
+    rb = nb * 34
+    for r in range(n_rows):
+        base = r * rb
+        emax = _row_exp(w, base, nb, 34, 0)
+        acc[0] = 0
+        acc[1] = 0
+        for b in range(nb):
+            p = base + b * 34
+            h = w[p] | (w[p + 1] << 8)
+            p += 2
+            xo = b << 5
+            s = 0
+            for j in range(32):
+                q = w[p + j]
+                if q > 127:
+                    q -= 256
+                s += q * x[xo + j]
+            _acc_block(acc, s, _f16_man(h), emax - _f16_exp(h))
+        out[out0 + r] = _acc_out(acc, 25 - emax - shx)
+
+
+def matvec_q4_0(w, n_rows, n_cols, x, shx, out, out0, acc=[0, 0]):
+    """As matvec_q8_0 for q4_0 blocks: byte j holds element j (low nibble) and j+16 (high)."""
+    nb = n_cols >> 5
+    rb = nb * 18
+    for r in range(n_rows):
+        base = r * rb
+        emax = _row_exp(w, base, nb, 18, 0)
+        acc[0] = 0
+        acc[1] = 0
+        for b in range(nb):
+            p = base + b * 18
+            h = w[p] | (w[p + 1] << 8)
+            p += 2
+            xo = b << 5
+            s = 0
+            for j in range(16):
+                q = w[p + j]
+                s += ((q & 15) - 8) * x[xo + j] + ((q >> 4) - 8) * x[xo + 16 + j]
+            _acc_block(acc, s, _f16_man(h), emax - _f16_exp(h))
+        out[out0 + r] = _acc_out(acc, 25 - emax - shx)
+
+
+def matvec_q4_1(w, n_rows, n_cols, x, shx, out, out0, acc=[0, 0], acc2=[0, 0]):
+    """As matvec_q4_0 for q4_1 blocks (fp16 d, fp16 m, 16 bytes): value q*d + m.
+
+    The d and m parts are summed separately, each at its own row exponent: m is often
+    several times larger than d, and a shared exponent would cost d its low bits.
+    """
+    nb = n_cols >> 5
+    rb = nb * 20
+    for r in range(n_rows):
+        base = r * rb
+        ed = _row_exp(w, base, nb, 20, 0)
+        em = _row_exp(w, base, nb, 20, 2)
+        acc[0] = 0
+        acc[1] = 0
+        acc2[0] = 0
+        acc2[1] = 0
+        for b in range(nb):
+            p = base + b * 20
+            hd = w[p] | (w[p + 1] << 8)
+            hm = w[p + 2] | (w[p + 3] << 8)
+            p += 4
+            xo = b << 5
+            s1 = 0
+            s2 = 0
+            for j in range(16):
+                q = w[p + j]
+                a = x[xo + j]
+                c = x[xo + 16 + j]
+                s1 += (q & 15) * a + (q >> 4) * c
+                s2 += a + c
+            _acc_block(acc, s1, _f16_man(hd), ed - _f16_exp(hd))
+            _acc_block(acc2, s2, _f16_man(hm), em - _f16_exp(hm))
+        out[out0 + r] = _acc_out(acc, 25 - ed - shx) + _acc_out(acc2, 25 - em - shx)
+
+
+def dequant_row_q(w, wtype, off, n_cols, out):
+    """One row of a quantized matrix (raw bytes at w[off:]) into Q16 out[0:n_cols]."""
+    nb = n_cols >> 5
+    for b in range(nb):
+        xo = b << 5
+        if wtype == 8:  # q8_0
+            p = off + b * 34
+            h = w[p] | (w[p + 1] << 8)
+            e = _f16_exp(h)
+            m = _f16_man(h)
+            s = e - 9
+            for j in range(32):
+                q = w[p + 2 + j]
+                if q > 127:
+                    q -= 256
+                out[xo + j] = shr(q * m, -s)
+        elif wtype == 2:  # q4_0
+            p = off + b * 18
+            h = w[p] | (w[p + 1] << 8)
+            e = _f16_exp(h)
+            m = _f16_man(h)
+            s = e - 9
+            for j in range(16):
+                q = w[p + 2 + j]
+                out[xo + j] = shr(((q & 15) - 8) * m, -s)
+                out[xo + 16 + j] = shr(((q >> 4) - 8) * m, -s)
+        else:  # q4_1: both halves at the larger exponent of d and m
+            p = off + b * 20
+            hd = w[p] | (w[p + 1] << 8)
+            hm = w[p + 2] | (w[p + 3] << 8)
+            md = _f16_man(hd)
+            mm = _f16_man(hm)
+            sd = _f16_exp(hd) - 9
+            sm = _f16_exp(hm) - 9
+            for j in range(16):
+                q = w[p + 4 + j]
+                out[xo + j] = shr((q & 15) * md, -sd) + shr(mm, -sm)
+                out[xo + 16 + j] = shr((q >> 4) * md, -sd) + shr(mm, -sm)
+
+
+def add_q(dst, src, n):
+    for i in range(n):
+        dst[i] += src[i]
+
+
+def isqrt(v):
+    """floor(sqrt(v)) for 0 <= v < 2**31, bit by bit."""
+    r = 0
+    bit = 1 << 30
+    while bit > v:
+        bit >>= 2
+    while bit:
+        if v >= r + bit:
+            v -= r + bit
+            r = (r >> 1) + bit
+        else:
+            r >>= 1
+        bit >>= 2
+    return r
+
+
+def layernorm_q(x, n, g, b, out, eps_q32):
+    """out = (x - mean) / sqrt(var + eps) * g + b, all Q16; eps_q32 = round(eps * 2**32)."""
+    # exact floor mean without 64-bit sums: split each value at bit 12
+    s_hi = 0
+    s_lo = 0
+    for i in range(n):
+        v = x[i]
+        s_hi += v >> 12
+        s_lo += v & 4095
+    q1 = s_hi // n
+    mean = q1 * 4096 + ((s_hi - q1 * n) * 4096 + s_lo) // n
+    m = 0
+    for i in range(n):
+        v = x[i] - mean
+        if v < 0:
+            v = -v
+        if v > m:
+            m = v
+    if m == 0:
+        for i in range(n):
+            out[i] = b[i]
+        return
+    sh = bitlen(m) - 14  # centred values scaled to |v| < 2**14
+    ss = 0
+    for i in range(n):
+        v = shr(x[i] - mean, sh)
+        ss += (v * v) >> 10
+    var = ss // n  # variance in units of 2**10 scaled-units squared
+    es = 10 + 2 * sh
+    if es >= 0:
+        eps = eps_q32 >> es
+    elif eps_q32 > (1 << 18) >> -es:
+        eps = 1 << 18
+    else:
+        eps = eps_q32 << -es
+    sd = isqrt((var + eps) << 10)  # standard deviation in scaled units
+    bl = bitlen(sd)
+    inv = (1 << (15 + bl)) // sd
+    nsh = 1 + bl
+    for i in range(n):
+        v = shr(x[i] - mean, sh)
+        z = (v * inv) >> nsh  # normalised value, Q14
+        gi = g[i]
+        out[i] = ((z * (gi >> 10)) >> 4) + ((z * (gi & 1023)) >> 14) + b[i]
+
+
+def gelu_q(buf, n):
+    """GPT-2's tanh GELU in place on Q16 values: table over [-8, 8), linear in between."""
+    t = _GELU
+    for i in range(n):
+        v = buf[i]
+        if v >= 524288:
+            continue
+        if v < -524288:
+            buf[i] = 0
+            continue
+        u = v + 524288
+        k = u >> 11
+        f = u & 2047
+        a = t[k]
+        buf[i] = a + (((t[k + 1] - a) * f) >> 11)
+
+
+def kv_store(src, off, n, dst, doff, sc, si):
+    """Quantize Q16 src[off:off+n] to int8 dst[doff:doff+n] (two's complement bytes).
+
+    The scale S = ms * 2**es (Q16 units, ms in [128, 255]) is the smallest 8-bit-mantissa
+    number with S >= max|v| / 127; it is stored as sc[2*si] = ms, sc[2*si+1] = es (int8).
+    """
+    m = 0
+    for i in range(off, off + n):
+        v = src[i]
+        if v < 0:
+            v = -v
+        if v > m:
+            m = v
+    t = (m + 126) // 127
+    if t == 0:
+        t = 1
+    es = bitlen(t) - 8
+    if es > 0:
+        ms = (t + (1 << es) - 1) >> es
+        if ms == 256:
+            ms = 128
+            es += 1
+    else:
+        ms = t << -es
+    inv = (1 << 22) // ms
+    for i in range(n):
+        k = (shr(src[off + i], es) * inv + (1 << 21)) >> 22
+        if k > 127:
+            k = 127
+        elif k < -127:
+            k = -127
+        dst[doff + i] = k & 255
+    sc[2 * si] = ms
+    sc[2 * si + 1] = es & 255
+
+
+def attend_head(qv, qo, hd, kc, ks, vc, vs, n_pos, stride, ho, n_head, h, c_isq, scores, q16, out):
+    """One head of causal attention over positions 0..n_pos-1 of a layer's int8 KV cache.
+
+    qv[qo:qo+hd]: the query (Q16). kc/vc: int8 rows of `stride` bytes per position, this
+    head at byte offset ho. ks/vs: the scales kv_store wrote, per (position, head).
+    c_isq = 2**15/sqrt(hd). Writes the head's output (Q16) to out[ho:ho+hd].
+    scores and q16 are scratch.
+    """
+    sq = to_x16(qv, qo, hd, q16)
+    smax = -(1 << 30)
+    for t in range(n_pos):
+        ko = t * stride + ho
+        dot = 0
+        for j in range(hd):
+            k = kc[ko + j]
+            if k > 127:
+                k -= 256
+            dot += q16[j] * k
+        si = 2 * (t * n_head + h)
+        c = (c_isq * ks[si]) >> 8
+        e = ks[si + 1]
+        if e > 127:
+            e -= 256
+        t1 = (dot >> 15) * c + (((dot & 32767) * c) >> 15)
+        s = shr(t1, 12 - sq - e)  # Q12
+        scores[t] = s
+        if s > smax:
+            smax = s
+    total = 0
+    for t in range(n_pos):
+        u = smax - scores[t]
+        p = 0
+        if u < SOFTMAX_CUTOFF:
+            e2 = (u * LOG2E_Q13) >> 13  # base-2 exponent, Q12
+            ip = e2 >> 12
+            if ip < 17:
+                f = e2 & 4095
+                i = f >> 4
+                a = _EXP2[i]
+                p = (a - (((a - _EXP2[i + 1]) * (f & 15)) >> 4)) >> ip
+        scores[t] = p
+        total += p
+    bl = bitlen(total)
+    inv = (1 << 29) // (total >> (bl - 16))
+    wsh = bl - 1  # weights sum to about 2**14
+    emax = -128
+    for t in range(n_pos):
+        e = vs[2 * (t * n_head + h) + 1]
+        if e > 127:
+            e -= 256
+        if e > emax:
+            emax = e
+    for j in range(hd):
+        out[ho + j] = 0
+    for t in range(n_pos):
+        si = 2 * (t * n_head + h)
+        wt = (((scores[t] * inv) >> wsh) * vs[si]) >> 8
+        e = vs[si + 1]
+        if e > 127:
+            e -= 256
+        ds = emax - e
+        vo = t * stride + ho
+        for j in range(hd):
+            v = vc[vo + j]
+            if v > 127:
+                v -= 256
+            out[ho + j] += (wt * v) >> ds
+    osh = 6 - emax
+    for j in range(hd):
+        out[ho + j] = shr(out[ho + j], osh)
+
+
+# ---------------------------------------------------------------- float path
+
+def f16_to_float(h):
+    e = (h >> 10) & 31
+    m = h & 1023
+    if e == 0:
+        v = m * 5.960464477539063e-08  # 2**-24
+    elif e == 31:
+        v = float("inf") if m == 0 else float("nan")
+    else:
+        v = (1024 + m) * 2.0 ** (e - 25)
+    return -v if h & 0x8000 else v
+
+
+def dequant_row_f(w, wtype, off, n_cols, out):
+    """One row of any supported type (raw bytes at w[off:]) into float out[0:n_cols]."""
+    if wtype == 0:
+        for j in range(n_cols):
+            out[j] = struct.unpack_from("<f", w, off + 4 * j)[0]
+    elif wtype == 1:
+        for j in range(n_cols):
+            p = off + 2 * j
+            out[j] = f16_to_float(w[p] | (w[p + 1] << 8))
+    elif wtype == 8:
+        for b in range(n_cols >> 5):
+            p = off + b * 34
+            d = f16_to_float(w[p] | (w[p + 1] << 8))
+            for j in range(32):
+                q = w[p + 2 + j]
+                out[b * 32 + j] = d * (q - 256 if q > 127 else q)
+    elif wtype == 2:
+        for b in range(n_cols >> 5):
+            p = off + b * 18
+            d = f16_to_float(w[p] | (w[p + 1] << 8))
+            for j in range(16):
+                q = w[p + 2 + j]
+                out[b * 32 + j] = d * ((q & 15) - 8)
+                out[b * 32 + 16 + j] = d * ((q >> 4) - 8)
+    elif wtype == 3:
+        for b in range(n_cols >> 5):
+            p = off + b * 20
+            d = f16_to_float(w[p] | (w[p + 1] << 8))
+            mn = f16_to_float(w[p + 2] | (w[p + 3] << 8))
+            for j in range(16):
+                q = w[p + 4 + j]
+                out[b * 32 + j] = d * (q & 15) + mn
+                out[b * 32 + 16 + j] = d * (q >> 4) + mn
+
+
+def matvec_f32(w, n_rows, n_cols, x, out, out0):
+    """out[out0+r] = row r of the f32 matrix w (an array('f')) . x"""
+    for r in range(n_rows):
+        base = r * n_cols
+        s = 0.0
+        for j in range(n_cols):
+            s += w[base + j] * x[j]
+        out[out0 + r] = s

@@ -1,0 +1,162 @@
+# Choosing the next token from the logits with integers only: greedy, temperature,
+# top-k and top-p, driven by a seeded generator, so a seed gives the same text on
+# CPython, the unix port, a board and the browser, and nothing is allocated per token.
+
+from .errors import NanoLLMError
+from .kernels_py import _EXP2, LOG2E_Q13
+
+try:
+    from array import array
+except ImportError:  # pragma: no cover
+    from uarray import array
+
+_MASK30 = (1 << 30) - 1
+
+
+class Random:
+    """Additive lagged-Fibonacci generator, x[n] = x[n-24] + x[n-55] mod 2**30.
+
+    Only additions of 30-bit numbers: no big integers on 32-bit ports.
+    """
+
+    def __init__(self, seed):
+        s = seed & 0xFFFFFFFF
+        self.state = array("i", bytes(4 * 55))
+        for i in range(55):  # fill with a splitmix-like scramble of the seed (load time only)
+            s = (s * 1103515245 + 12345 + i) & 0xFFFFFFFF
+            self.state[i] = (s >> 2) & _MASK30
+        self.state[0] |= 1
+        self.j = 24
+        self.k = 0
+        for _ in range(200):
+            self.next30()
+
+    def next30(self):
+        st = self.state
+        v = (st[self.j] + st[self.k]) & _MASK30
+        st[self.k] = v
+        self.j = self.j + 1 if self.j < 54 else 0
+        self.k = self.k + 1 if self.k < 54 else 0
+        return v
+
+
+def _exp_neg_q12(u12):
+    """round(2**16 * exp(-u12 / 4096)) for 0 <= u12 <= 40 * 4096."""
+    e2 = (u12 * LOG2E_Q13) >> 13
+    ip = e2 >> 12
+    if ip >= 17:
+        return 0
+    f = e2 & 4095
+    i = f >> 4
+    a = _EXP2[i]
+    return (a - (((a - _EXP2[i + 1]) * (f & 15)) >> 4)) >> ip
+
+
+class Sampler:
+    """Settings checked once; sample(logits) per token."""
+
+    def __init__(self, n_vocab, logit_scale, temperature=0.8, top_k=40, top_p=0.95, seed=None):
+        if not isinstance(temperature, (int, float)) or temperature < 0:
+            raise NanoLLMError("temperature=%r: must be >= 0 (0 means greedy)" % (temperature,))
+        if not isinstance(top_k, int) or top_k < 0:
+            raise NanoLLMError("top_k=%r: must be an integer >= 0 (0 means no top-k limit)" % (top_k,))
+        if not isinstance(top_p, (int, float)) or not 0 < top_p <= 1:
+            raise NanoLLMError("top_p=%r: must be in (0, 1]" % (top_p,))
+        self.n_vocab = n_vocab
+        self.greedy = temperature == 0
+        self.top_k = min(top_k, n_vocab)
+        # top-p as a fraction of 2**16
+        self.top_p_q16 = int(top_p * 65536 + 0.5)
+        if seed is None:
+            import time
+            seed = time.ticks_us() if hasattr(time, "ticks_us") else int(time.time() * 1e6)
+        self.rng = Random(seed)
+        # logits in Q16 units: on the float path we convert each (float logits anyway)
+        self.to_q16 = None if logit_scale == 1.0 / 65536 else 65536.0 * logit_scale
+        if not self.greedy:
+            # (logit diff in Q16) -> exponent in Q12, as diff >> 4 times 1024/T, >> 10
+            self.inv_t_q10 = max(1, int(1024.0 / temperature + 0.5))
+            self.cutoff = int(40 * 65536 * temperature)  # exp(-40) is below 2**-57: drop
+            self.p = array("i", bytes(4 * n_vocab))
+            self.top = array("i", bytes(4 * max(1, self.top_k)))
+            sh = 0
+            while (n_vocab << 16) >> sh >= 1 << 30:  # keep the total below 2**30
+                sh += 1
+            self.p_shift = sh
+
+    def _logit(self, logits, i):
+        v = logits[i]
+        return int(v * self.to_q16) if self.to_q16 is not None else v
+
+    def sample(self, logits):
+        n = self.n_vocab
+        best = 0
+        bv = self._logit(logits, 0)
+        for i in range(1, n):
+            v = self._logit(logits, i)
+            if v > bv:
+                bv = v
+                best = i
+        if self.greedy:
+            return best
+        p = self.p
+        for i in range(n):
+            p[i] = 0
+        # candidates: the top_k largest, or all
+        k = self.top_k
+        if k:
+            top = self.top
+            cnt = 0
+            for i in range(n):
+                v = self._logit(logits, i)
+                if cnt < k:
+                    j = cnt
+                    cnt += 1
+                elif v > self._logit(logits, top[k - 1]):
+                    j = k - 1
+                else:
+                    continue
+                while j > 0 and self._logit(logits, top[j - 1]) < v:
+                    top[j] = top[j - 1]
+                    j -= 1
+                top[j] = i
+            for c in range(cnt):
+                i = top[c]
+                p[i] = self._weight(bv - self._logit(logits, i))
+        else:
+            for i in range(n):
+                p[i] = self._weight(bv - self._logit(logits, i))
+        total = 0
+        for i in range(n):
+            total += p[i]
+        if self.top_p_q16 < 65536:
+            # smallest threshold set whose mass reaches top_p: binary search on p itself
+            want = (total >> 16) * self.top_p_q16 + (((total & 65535) * self.top_p_q16) >> 16)
+            lo = 1
+            hi = p[best]
+            while lo < hi:
+                mid = (lo + hi + 1) >> 1
+                mass = 0
+                for i in range(n):
+                    if p[i] >= mid:
+                        mass += p[i]
+                if mass >= want:
+                    lo = mid
+                else:
+                    hi = mid - 1
+            total = 0
+            for i in range(n):
+                if p[i] < lo:
+                    p[i] = 0
+                total += p[i]
+        r = self.rng.next30() % total
+        for i in range(n):
+            r -= p[i]
+            if r < 0:
+                return i
+        return best
+
+    def _weight(self, diff):
+        if diff >= self.cutoff:
+            return 0
+        return _exp_neg_q12(((diff >> 4) * self.inv_t_q10) >> 10) >> self.p_shift
