@@ -154,7 +154,8 @@ def quantize(x, qtype):
     if qtype == "f32":
         return np.ascontiguousarray(x, dtype=_F32)
     if qtype == "f16":
-        return np.ascontiguousarray(x, dtype=_F32).astype(np.float16)
+        with np.errstate(over="ignore"):  # beyond fp16 range -> inf, as ggml does
+            return np.ascontiguousarray(x, dtype=_F32).astype(np.float16)
     if qtype not in _QUANT:
         raise ValueError("unknown quantization type %r" % (qtype,))
     x, b = _blocks(x)

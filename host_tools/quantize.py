@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Re-store the weights of a GPT-2 GGUF file as another type (q8_0, q4_0, q4_1, f16, f32).
+
+  python host_tools/quantize.py model-f32.gguf model-q8_0.gguf q8_0
+  python host_tools/quantize.py model-f32.gguf model-q4_0.gguf 2
+
+TYPE is a name or a ggml file type number: 7=q8_0 2=q4_0 3=q4_1 1=f16 0=f32.
+As in llama.cpp, only 2-D matrices (embeddings included) are quantized; norms and biases stay
+f32, and a matrix whose rows are not a multiple of 32 stays f32. The quantizers are our own
+numpy ones (quants.py), byte-identical to ggml's reference quantizers. An input that is
+already quantized is dequantized to f32 first, so its rounding errors carry over.
+Prints a table of the tensors and the sizes before and after.
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import gguf_model as gm  # noqa: E402
+
+
+def quantize_file(inp, out, qtype, log=print):
+    """Quantize GGUF `inp` into `out` (atomically). Returns the tensor rows."""
+    qtype = gm.parse_outtype(qtype)
+    model = gm.load_gguf(inp)
+    lossy = sorted({t for t in model.types.values() if t != "f32"})
+    if lossy:
+        log("note: %s holds %s tensors; they are dequantized to f32 before re-storing as %s"
+            % (inp, "/".join(lossy), qtype))
+    rows = gm.write_gguf(out, model.hparams, model.tensors, model.vocab, qtype,
+                         alignment=model.alignment, source_types=model.types)
+    for r in rows:
+        r["nbytes_in"] = model.nbytes[r["name"]]
+    return rows
+
+
+def print_table(rows, size_in, size_out, log=print):
+    wn = max(len(r["name"]) for r in rows)
+    ws = max(len("x".join(str(d) for d in r["shape"])) for r in rows)
+    log("%-*s  %-*s  %-13s  %10s  %10s" % (wn, "tensor", ws, "shape", "type", "bytes in", "bytes out"))
+    for r in rows:
+        note = "  (kept f32: %s)" % r["note"] if r["note"] else ""
+        log("%-*s  %-*s  %-13s  %10d  %10d%s"
+            % (wn, r["name"], ws, "x".join(str(d) for d in r["shape"]),
+               "%s -> %s" % (r["type_in"], r["type"]), r["nbytes_in"], r["nbytes"], note))
+    t_in = sum(r["nbytes_in"] for r in rows)
+    t_out = sum(r["nbytes"] for r in rows)
+    log("tensor data: %s -> %s (%.1f %%)" % (gm.format_bytes(t_in), gm.format_bytes(t_out), 100.0 * t_out / max(t_in, 1)))
+    log("file size:   %s -> %s (%d -> %d bytes)" % (gm.format_bytes(size_in), gm.format_bytes(size_out), size_in, size_out))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="quantize.py", description=__doc__.split("\n\n")[0],
+                                 epilog="\n\n".join(__doc__.split("\n\n")[1:]),
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("input", help="GGUF file to read (one of ours: architecture gpt2)")
+    ap.add_argument("output", help="GGUF file to write (replaced only on success)")
+    ap.add_argument("type", help="q8_0, q4_0, q4_1, f16, f32 or ggml file type 7, 2, 3, 1, 0")
+    ap.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    a = ap.parse_args(argv)
+    say = (lambda s: None) if a.quiet else print
+    qtype = gm.parse_outtype(a.type)  # check before reading anything
+    if os.path.abspath(a.input) == os.path.abspath(a.output):
+        say("note: output replaces the input file")
+    rows = quantize_file(a.input, a.output, qtype, log=say)
+    print_table(rows, os.path.getsize(a.input) if os.path.exists(a.input) else 0,
+                os.path.getsize(a.output), log=say)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(gm.run_tool(main, prog="quantize.py"))
