@@ -367,12 +367,14 @@ def run(a, log=None):
             if a.optimizer == "adam":
                 x, y = data.sample_batch(train, a.batch, cfg.n_ctx, data_rng)
                 opt.zero_grad()
-                loss = gpt2.loss_fn(params, cfg, x, y)
+                with np.errstate(over="ignore", invalid="ignore"):   # checked just below
+                    loss = gpt2.loss_fn(params, cfg, x, y)
                 lv = float(loss.data)
                 if not math.isfinite(lv):
                     raise TrainError("loss became %s at step %d; stopped, %s"
                                      % (lv, step + 1, where_saved()))
-                backward(loss)
+                with np.errstate(over="ignore", invalid="ignore"):
+                    backward(loss)
                 try:
                     lr, _ = opt.step()
                 except FloatingPointError as e:
