@@ -395,7 +395,11 @@ def run(a, log=None):
             vl = ""
             if is_val:
                 full = step == a.steps
-                val_loss = eval_loss(params, cfg, val, a.batch, None if full else a.val_tokens)
+                with np.errstate(over="ignore", invalid="ignore"):
+                    val_loss = eval_loss(params, cfg, val, a.batch, None if full else a.val_tokens)
+                if not math.isfinite(val_loss):
+                    raise TrainError("held-out loss became %s at step %d; stopped, %s"
+                                     % (val_loss, step, where_saved()))
                 prog.last_val = val_loss
                 vl = "%.5f" % val_loss
             rows.append([step, "%.5f" % lv, vl, "%.6g" % lr if a.optimizer == "adam" else "",

@@ -204,13 +204,17 @@ def test_error_width_not_divisible_by_heads(small_corpus, tmp_path, capsys):
 
 def test_error_nan_loss_keeps_last_good_checkpoint(small_corpus, tmp_path, capsys):
     out = str(tmp_path / "o")
-    code, err = run_train(["--corpus", small_corpus, "--out", out, "--steps", "50",
-                           "--val-every", "1"] + TINY + ["--lr", "1e30", "--warmup", "0"], capsys)
+    common = ["--corpus", small_corpus, "--out", out, "--steps", "50", "--val-every", "1"] + TINY
+    assert train.main(common + ["--stop-at", "2"]) == 0
+    # continue with an absurd learning rate: the loss blows up within a step or two
+    code, err = run_train(common + ["--resume", "--lr", "1e30"], capsys)
     line = _last_error_line(err)
-    assert code == 1 and "at step" in line and "last good checkpoint (step" in line, line
+    assert code == 1 and "nan at step" in line and "last good checkpoint (step" in line, line
     bad_step = int(line.split("at step ")[1].split(";")[0])
+    good_step = int(line.split("checkpoint (step ")[1].split(")")[0])
+    assert good_step == bad_step - 1 >= 2
     _, meta = checkpoint.load_state(out)
-    assert meta["step"] == bad_step - 1
+    assert meta["step"] == good_step
     cfg, w = checkpoint.load_hf(out)
     assert all(np.isfinite(v).all() for v in w.values())
 
@@ -293,4 +297,5 @@ def test_forward_matches_device_runtime(trained_dir, tmp_path):
     dev = np.array([[float(x) for x in line.split()] for line in out.strip().splitlines()])
     ours = _trainer_logits(trained_dir, ids)
     assert dev.shape == ours.shape
-    assert np.abs(dev - ours).max() < 1e-3
+    print("\ndevice runtime vs trainer: max |logit difference| %.2e" % np.abs(dev - ours).max())
+    assert np.abs(dev - ours).max() < 1e-4
