@@ -311,23 +311,47 @@ def _zeros(typecode, n):
 class Tokenizer:
     def __init__(self, tokens, merges, token_types=None):
         n = len(tokens)
+        m = len(merges)
         if n == 0:
             raise NanoLLMError("tokenizer: the vocabulary is empty")
         self.n_vocab = n
+        self.n_merges = m
         idt = "H" if n < 0xFFFF else "I"
         absent = 0xFFFF if idt == "H" else 0xFFFFFFFF
         self._absent = absent
 
-        # Pass 1 over the tokens: raw bytes into one blob, offsets, and a temporary
-        # open-addressing table raw bytes -> id + 1 (0 = empty) for resolving merges.
+        # All fixed-size tables first, largest first: each is made from a zeroed bytes
+        # object that is freed at once, and the hole it leaves fits the next, smaller
+        # table.  htab is a temporary open-addressing table raw bytes -> id + 1
+        # (0 = empty) that resolves the merges' strings to ids; freed at the end.
         hcap = (n * 2 + n // 2) | 1
         htab = _zeros(idt, hcap)
-        blob = bytearray()
-        offsets = array("I", bytes(4 * (n + 1)))
+        # offsets: 'H' while the byte store stays under 64 KB (widened if it does not)
+        wide = n > 8192
+        offsets = _zeros("I" if wide else "H", n + 1)
+        rt = "H" if m < 0xFFFF else "I"
+        mcap = (m + m // 2) | 1
+        if mcap < 3:
+            mcap = 3
+        mtab = _zeros(rt, mcap)
+        mleft = _zeros(idt, m)
+        mright = _zeros(idt, m)
+        mres = _zeros(idt, m)
         byte_id = _zeros(idt, 256)
         for b in range(256):
             byte_id[b] = absent
         literal = bytearray((n + 7) >> 3)  # bit set: token is kept as literal text
+        # the byte store: chunks of 1-4 KB, small ones for small vocabularies
+        shift = 10 if n <= 1024 else (11 if n <= 4096 else 12)
+        self._shift = shift
+        chunk = 1 << shift
+
+        # Pass 1 over the tokens: raw bytes into fixed-size chunks (no large block to
+        # grow or find on a fragmented heap), offsets, byte -> id, the temporary table.
+        cur = bytearray(chunk)  # the chunk being filled, always chunks[-1]
+        chunks = [cur]
+        self._chunks = chunks
+        p = 0  # fill of cur
         types = iter(token_types) if token_types is not None else None
         pos = 0
         tid = 0
@@ -343,9 +367,11 @@ class Tokenizer:
             raw = None
             if ttype != 3 and ttype != 4:
                 raw, h = _raw_token(t)
+            L = 0
             if raw is None:
                 raw = bytes(t)
                 literal[tid >> 3] |= 1 << (tid & 7)
+                L = len(raw)
             else:
                 L = len(raw)
                 if L == 1 and byte_id[raw[0]] == absent:
@@ -359,23 +385,48 @@ class Tokenizer:
                         break
                     e -= 1
                     o = offsets[e]
-                    if offsets[e + 1] - o == L and blob[o:o + L] == raw:
+                    if offsets[e + 1] - o == L and self._span(o, o + L) == raw:
                         break
                     slot += 1
                     if slot == hcap:
                         slot = 0
-            blob.extend(raw)
-            pos += len(raw)
+            if p + L <= chunk:
+                cur[p:p + L] = raw
+                p += L
+            else:
+                k = 0
+                while k < L:
+                    c = chunk - p
+                    if c > L - k:
+                        c = L - k
+                    cur[p:p + c] = raw[k:k + c]
+                    p += c
+                    k += c
+                    if p == chunk:
+                        cur = bytearray(chunk)
+                        chunks.append(cur)
+                        p = 0
+            if p == chunk:
+                cur = bytearray(chunk)
+                chunks.append(cur)
+                p = 0
+            pos += L
             tid += 1
+            if pos > 0xFFFF and not wide:
+                offsets = array("I", offsets)
+                wide = True
             offsets[tid] = pos
         if tid != n:
             raise NanoLLMError("tokenizer: got %d tokens, expected %d" % (tid, n))
-        if pos < 0x10000:
-            offsets = array("H", offsets)
-        self._blob = blob
+        if p:
+            chunks[-1] = cur[:p]  # the last chunk shrunk to its fill
+        else:
+            chunks.pop()
+        del cur
         self._offsets = offsets
         self._byte_id = byte_id
         self._literal = literal
+        span = self._span
 
         def lookup(raw, h):
             L = len(raw)
@@ -386,7 +437,7 @@ class Tokenizer:
                     return -1
                 e -= 1
                 o = offsets[e]
-                if offsets[e + 1] - o == L and blob[o:o + L] == raw:
+                if offsets[e + 1] - o == L and span(o, o + L) == raw:
                     return e
                 slot += 1
                 if slot == hcap:
@@ -394,16 +445,6 @@ class Tokenizer:
 
         # Pass 2 over the merges: ids of left, right and result, and the pair table
         # (left, right) -> rank + 1.
-        m = len(merges)
-        self.n_merges = m
-        rt = "H" if m < 0xFFFF else "I"
-        mcap = (m + m // 2) | 1
-        if mcap < 3:
-            mcap = 3
-        mleft = _zeros(idt, m)
-        mright = _zeros(idt, m)
-        mres = _zeros(idt, m)
-        mtab = _zeros(rt, mcap)
         rank = 0
         for line in merges:
             if rank >= m:
@@ -518,7 +559,27 @@ class Tokenizer:
             raise NanoLLMError("tokenizer: token id %r is out of range (vocabulary of %d)"
                                % (token_id, self.n_vocab))
         o = self._offsets
-        return bytes(self._blob[o[token_id]:o[token_id + 1]])
+        return self._span(o[token_id], o[token_id + 1])
+
+    def _span(self, start, end):
+        """Bytes start..end of the token byte store."""
+        if start >= end:
+            return b""
+        shift = self._shift
+        c = start >> shift
+        if c == (end - 1) >> shift:
+            base = c << shift
+            return bytes(self._chunks[c][start - base:end - base])
+        out = bytearray()
+        while start < end:
+            c = start >> shift
+            base = c << shift
+            stop = base + (1 << shift)
+            if stop > end:
+                stop = end
+            out.extend(self._chunks[c][start - base:stop - base])
+            start = stop
+        return bytes(out)
 
     def is_literal(self, token_id):
         """True for tokens kept as literal text (control / user-defined tokens)."""
@@ -528,13 +589,13 @@ class Tokenizer:
         """The text of a sequence of ids; invalid UTF-8 becomes U+FFFD."""
         n = self.n_vocab
         o = self._offsets
-        blob = self._blob
+        span = self._span
         buf = bytearray()
         for t in ids:
             if not 0 <= t < n:
                 raise NanoLLMError("tokenizer: token id %r is out of range (vocabulary of %d)"
                                    % (t, n))
-            buf.extend(blob[o[t]:o[t + 1]])
+            buf.extend(span(o[t], o[t + 1]))
         return _decode_lenient(buf, True)[0]
 
     def stream_decoder(self):
