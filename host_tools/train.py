@@ -72,7 +72,7 @@ def build_parser():
     g = p.add_argument_group("model shape")
     g.add_argument("--layers", type=int, default=3, help="transformer blocks (default 3)")
     g.add_argument("--embd", type=int, default=96, help="embedding width (default 96)")
-    g.add_argument("--heads", type=int, default=4, help="attention heads (default 4)")
+    g.add_argument("--heads", type=int, default=3, help="attention heads (default 3)")
     g.add_argument("--ctx", type=int, default=128, help="context length (default 128)")
     g.add_argument("--vocab", type=int, default=512,
                    help="BPE vocabulary size incl. <|endoftext|>, 257..4096 (default 512)")
@@ -80,8 +80,8 @@ def build_parser():
     g.add_argument("--optimizer", choices=["adam", "lbfgs"], default="adam",
                    help="adam: AdamW on random mini-batches; lbfgs: full-batch L-BFGS "
                         "(for fine-tuning small models on small data)")
-    g.add_argument("--steps", type=int, default=2000,
-                   help="optimizer steps (L-BFGS: iterations) (default 2000)")
+    g.add_argument("--steps", type=int, default=2400,
+                   help="optimizer steps (L-BFGS: iterations) (default 2400)")
     g.add_argument("--batch", type=int, default=32, help="sequences per step (default 32)")
     g.add_argument("--lr", type=float, default=3e-3, help="peak AdamW learning rate (default 3e-3)")
     g.add_argument("--warmup", type=int, default=100, help="linear warm-up steps (default 100)")
@@ -182,10 +182,17 @@ def eval_loss(params, cfg, tokens, batch, max_tokens=None):
 
 
 def unigram_entropy(tokens, vocab_size):
-    """Entropy (nats) of the empirical unigram distribution of `tokens`."""
+    """Entropy (nats) of the empirical unigram distribution of `tokens`: the loss of
+    the best possible context-free model fitted to these very tokens."""
     c = np.bincount(tokens, minlength=vocab_size)
     p = c[c > 0] / c.sum()
     return float(-(p * np.log(p)).sum())
+
+
+def unigram_cross_entropy(train_tokens, val_tokens, vocab_size):
+    """Cross-entropy (nats) on val_tokens of a unigram model fitted (add-one) to train_tokens."""
+    c = np.bincount(train_tokens, minlength=vocab_size) + 1.0
+    return float(-np.log(c[val_tokens] / c.sum()).mean())
 
 
 # ----------------------------------------------------------------------------- L-BFGS glue
@@ -426,10 +433,12 @@ def run(a, log=None):
               "train_seconds": elapsed_before + time.time() - t_start, "config": cfg}
     if step >= a.steps and not intr.requested:
         H = unigram_entropy(val, cfg.vocab_size)
+        X = unigram_cross_entropy(train, val, cfg.vocab_size)
         result["unigram_entropy"] = H
-        log("done: %d steps in %s; held-out loss %.4f nats/token, unigram entropy of the "
-            "held-out tokens %.4f nats (ratio %.3f)"
-            % (step, fmt_time(result["train_seconds"]), val_loss, H, val_loss / H))
+        log("done: %d steps in %s; held-out loss %.4f nats/token; unigram entropy of the "
+            "held-out tokens %.4f nats (ratio %.3f); a unigram model fitted to the training "
+            "tokens scores %.4f on them" % (step, fmt_time(result["train_seconds"]), val_loss, H,
+                                            val_loss / H, X))
         if a.sample:
             ids = gpt2.generate(params, cfg, [cfg.bos_token_id], a.sample, temperature=0.8,
                                 top_k=40, rng=np.random.default_rng(a.seed))
@@ -457,6 +466,9 @@ def main(argv=None):
     except (TrainError, data.DataError) as e:
         print("%s: error: %s" % (PROG, e), file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("%s: interrupted before training started" % PROG, file=sys.stderr)
+        return 130
     return 0
 
 

@@ -76,6 +76,20 @@ def test_bpe_files_read_by_hf_tokenizers_and_round_trip(corpus_path, tmp_path):
     assert n < 0.7 * len(held_out.encode("utf-8"))
 
 
+def test_bpe_training_is_deterministic(corpus_path):
+    with open(corpus_path, encoding="utf-8") as f:
+        text = f.read(100000)
+    assert bpe.train_bpe(text, 600) == bpe.train_bpe(text, 600)
+
+
+def test_unigram_baselines():
+    toks = np.array([0, 0, 1, 1])
+    assert abs(train.unigram_entropy(toks, 3) - np.log(2)) < 1e-12
+    # add-one counts from [0, 0, 0]: p(0) = 4/6, p(1) = 1/6
+    x = train.unigram_cross_entropy(np.array([0, 0, 0]), toks, 3)
+    assert abs(x - 0.5 * (np.log(6 / 4) + np.log(6))) < 1e-12
+
+
 def test_bpe_vocab_larger_than_corpus_supports():
     with pytest.raises(bpe.VocabError, match="larger than the corpus supports"):
         bpe.train_bpe("abcabc abcabc abc", 300)
