@@ -242,6 +242,52 @@ def test_merge_with_unknown_parts_is_ignored():
     assert t.encode("abc") == [0, 3]
 
 
+def _byte_tokens():
+    return ["".join(B2U[b]).encode("utf-8") for b in range(256)]
+
+
+def test_long_tokens_and_chunk_boundaries():
+    """Tokens longer than a chunk of the byte store, and tokens across chunk edges."""
+    toks = _byte_tokens()
+    long_literal = b"<|" + b"x" * 9000 + b"|>"
+    toks.append(long_literal)                      # 256: control token, literal text
+    toks.append(("\u0120" * 3000).encode("utf-8"))  # 257: 3000 spaces (byte-level form)
+    toks.append("\u0120\u0120".encode("utf-8"))      # 258: two spaces
+    toks += [("w%d" % i).encode() for i in range(3000)]
+    types = [1] * len(toks)
+    types[256] = 3
+    t = Tokenizer(toks, ["\u0120 \u0120".encode("utf-8")], types)
+    assert t.token_bytes(256) == long_literal
+    assert t.token_bytes(257) == b" " * 3000
+    assert t.decode([256, 257, 72]) == long_literal.decode() + " " * 3000 + "H"
+    for i in range(259, len(toks)):
+        assert t.token_bytes(i) == toks[i], i
+    assert t.encode("     ") == [258, 258, 32]  # 5 spaces: pairs from the left
+    assert t.is_literal(256) and not t.is_literal(257)
+
+
+def test_construction_streams_once(tmp_path):
+    """The loader's sequences are read by one iteration each, never indexed."""
+    from tokenizer_lpfile import LPFile
+    toks = _byte_tokens() + ["ab", "\u0120a"]
+    toks[-2:] = [x.encode() for x in toks[-2:]]
+    write_items(str(tmp_path / "t.lp"), toks)
+    write_items(str(tmp_path / "m.lp"), [b"a b", "\u0120 a".encode()])
+    T = LPFile(str(tmp_path / "t.lp"))
+    M = LPFile(str(tmp_path / "m.lp"))
+    t = Tokenizer(T, M)
+    assert (T.passes, M.passes, T.random_reads, M.random_reads) == (1, 1, 0, 0)
+    assert t.encode("ab a") == [256, 257]
+
+
+def test_non_byte_level_token_is_literal():
+    # a token with characters outside GPT-2's byte alphabet (a real space) is kept as text
+    toks = _byte_tokens() + [b"[PAD] x"]
+    t = Tokenizer(toks, [])
+    assert t.is_literal(256) and t.decode([256]) == "[PAD] x"
+    assert t.encode("[PAD] x") == [t._byte_id[b] for b in b"[PAD] x"]
+
+
 # -- decoding: invalid UTF-8 and streaming ------------------------------------------------
 
 def _random_bytes(rng, n):
