@@ -25,17 +25,21 @@ Inputs
   Merges whose parts or result are not in the vocabulary, or that involve a control
   token, are ignored (they can never apply).
 
-Memory (what stays allocated after construction; V tokens, M merges, B = total raw
-bytes of all tokens; ids are 'H' (2 bytes) when V <= 65535, else 'I'):
-  per token : its raw bytes (B/V, ~6.4 on average for GPT-2) + 4 bytes of offset
-              ('H' offsets, 2 bytes, when B < 65536 as in small vocabs)
-  per merge : 2 + 2 + 2 (left id, right id, result id) + ~1.5 slots x 2 bytes of the
-              open-addressing hash table (rank + 1 per slot) = ~9 bytes
-  fixed     : 256 ids (byte -> token) and a few hundred bytes of objects.
-  Measured on the unix MicroPython port (gc.mem_alloc before/after, see
-  tests/test_tokenizer.py): full GPT-2 (50,257 tokens, 50,000 merges) ~1,000,000
-  bytes; a 512-token vocab ~6,000 bytes.  During construction a temporary hash table
-  of raw token bytes -> id (~2.4 x V ids) exists as well, and is freed at the end.
+Memory (what stays allocated after construction; V tokens, M merges; ids are 'H'
+(2 bytes) when V < 65535, else 'I'):
+  per token : its raw bytes (6.4 on average for GPT-2, ~2 for a 512-token vocab), in
+              chunks of 1-4 KB (no single large block is needed), + an offset: 2 bytes
+              ('H') for vocabs up to 8192 tokens whose bytes total < 64 KB, else 4
+              + 1 bit (literal-text flag) + 256 ids (byte -> token) shared.
+  per merge : 2 + 2 + 2 (left, right and result ids) + 1.5 slots x 2 bytes of the
+              open-addressing table (left, right) -> rank + 1  =  9 bytes.
+  Measured on the unix MicroPython port (gc.mem_alloc before/after construction):
+    GPT-2, 50,257 tokens + 50,000 merges: 982,720 bytes (10.6 per token, 9.0 per merge)
+    trained 512-token vocab + 255 merges:   5,408 bytes ( 6.1 per token, 9.0 per merge)
+  Construction also holds a temporary table raw token bytes -> id (2.5 slots x 2 bytes
+  per token), freed at the end; the fixed-size tables are allocated largest first to
+  limit fragmentation.  The GPT-2 tokenizer builds in a 1.6 MB MicroPython heap
+  (that includes ~0.2 MB for importing the nanollm package and the test harness).
 The character class tables of unicode_ranges.py are bytes literals (~4.7 KB; in flash
 when the module is frozen).
 
@@ -356,6 +360,8 @@ class Tokenizer:
         pos = 0
         tid = 0
         for t in tokens:
+            if isinstance(t, str):
+                t = t.encode()
             if tid >= n:
                 raise NanoLLMError("tokenizer: the token list is longer than its length")
             ttype = 1
@@ -449,6 +455,8 @@ class Tokenizer:
         for line in merges:
             if rank >= m:
                 raise NanoLLMError("tokenizer: the merge list is longer than its length")
+            if isinstance(line, str):
+                line = line.encode()
             sp = line.find(b" ")
             a = b = r = -1
             if sp > 0:
@@ -515,7 +523,10 @@ class Tokenizer:
         """Token ids of `text` (a str), identical to GPT-2's tokenizer."""
         if not isinstance(text, str):
             raise NanoLLMError("tokenizer: encode() takes a str, not %s" % type(text).__name__)
-        s = text.encode()
+        try:
+            s = text.encode()
+        except UnicodeError:
+            raise NanoLLMError("tokenizer: the text is not valid Unicode (lone surrogate?)")
         out = []
         byte_id = self._byte_id
         absent = self._absent
