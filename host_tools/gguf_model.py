@@ -585,8 +585,14 @@ def load_gguf(path, dequantize=True):
         raise ToolError("%s is not a GGUF file (it starts with %r, not b'GGUF')" % (path, magic))
     try:
         reader = GGUFReader(path)
-    except (ValueError, IndexError, KeyError, OverflowError, TypeError, struct.error) as e:
-        raise ToolError("%s: truncated or corrupt GGUF file (%s)" % (path, str(e).splitlines()[0] if str(e) else type(e).__name__))
+    except (ValueError, IndexError, KeyError, OverflowError, TypeError, MemoryError, struct.error) as e:
+        why = str(e).splitlines()[0] if str(e) else ""
+        # keep the reader's own words when they say something (version, alignment, duplicates);
+        # numpy's complaints about short buffers just mean the file ends too early
+        known = why.startswith(("Sorry", "Invalid alignment", "Bad type", "Duplicate", "Found duplicated",
+                                "Unknown/unhandled"))
+        raise ToolError("%s is truncated or corrupt: not a complete GGUF file (%d bytes)%s"
+                        % (path, size, ("; " + why) if known else ""))
     if reader.byte_order != "I":
         raise ToolError("%s: byte-swapped (big-endian) GGUF files are not supported" % path)
 
