@@ -12,6 +12,7 @@ from conftest import FIXTURES, HOST_TOOLS
 
 import convert
 import gguf_model as gm
+import quantize
 import quants
 from reference import Reference
 
@@ -164,8 +165,8 @@ def test_table_and_sizes(f32_models, tmp_path):
 @pytest.mark.parametrize("qtype,num", [("q8_0", 7), ("q4_0", 2), ("q4_1", 3), ("f16", 1), ("f32", 0)])
 def test_type_numbers_and_names(f32_models, tmp_path, qtype, num):
     a, b = tmp_path / "a.gguf", tmp_path / "b.gguf"
-    assert run_quantize(f32_models["gpt2_tiny"], a, qtype).returncode == 0
-    assert run_quantize(f32_models["gpt2_tiny"], b, str(num)).returncode == 0
+    assert quantize.main([f32_models["gpt2_tiny"], str(a), qtype, "-q"]) == 0
+    assert quantize.main([f32_models["gpt2_tiny"], str(b), str(num), "-q"]) == 0
     assert a.read_bytes() == b.read_bytes()
     # the same bytes as converting straight from the HF folder
     c = tmp_path / "c.gguf"
@@ -252,7 +253,7 @@ def test_quantized_nll_close_to_f32(f32_models, tmp_path):
     limits = {"q8_0": 0.005, "f16": 0.001, "q4_0": 0.05, "q4_1": 0.05}
     for qtype, limit in limits.items():
         p = tmp_path / ("%s.gguf" % qtype)
-        assert run_quantize(f32_models["gpt2_trained"], p, qtype).returncode == 0
+        quantize.quantize_file(f32_models["gpt2_trained"], str(p), qtype, log=lambda s: None)
         nll = Reference(str(p)).nll_windows(ids, window)
         rel = abs(nll - base) / base
         print("%s: held-out NLL %.4f vs f32 %.4f (%.2f %%)" % (qtype, nll, base, 100 * rel))
