@@ -254,7 +254,7 @@ class GGUFFile:
         n_kv = r.u64()
         # Each key/value takes at least 8+1+4+1 bytes, each tensor entry at least 8+1+4+8+4+8.
         if n_kv * 14 > self.size or n_tensors * 33 > self.size:
-            raise NanoLLMError("%s: header claims %d metadata entries and %d tensors, more than a %d-byte file can hold"
+            raise NanoLLMError("%s: header claims %d metadata entries and %d tensors, more than a %d-byte file can hold (truncated or corrupt)"
                                % (path, n_kv, n_tensors, self.size))
         self.kv = {}
         for _ in range(n_kv):
@@ -326,7 +326,7 @@ class GGUFFile:
             count = r.u64()
             if etype == T_STRING:
                 if count * 8 > self.size - r.tell():
-                    raise NanoLLMError("%s: metadata %r claims %d strings, more than the file can hold" % (self.path, key, count))
+                    raise NanoLLMError("%s: metadata %r claims %d strings, more than the file can hold (truncated or corrupt)" % (self.path, key, count))
                 import array
                 offsets = array.array("I", bytes(4 * count))
                 for i in range(count):
@@ -336,14 +336,14 @@ class GGUFFile:
             if etype in _ARRAY_CODE:
                 size = _SCALAR[etype][1]
                 if count * size > self.size - r.tell():
-                    raise NanoLLMError("%s: metadata %r claims %d values, more than the file can hold" % (self.path, key, count))
+                    raise NanoLLMError("%s: metadata %r claims %d values, more than the file can hold (truncated or corrupt)" % (self.path, key, count))
                 import array
                 a = array.array(_ARRAY_CODE[etype], r.raw(count * size))
                 return a
             if etype in _SCALAR:  # 64-bit numbers: rare in metadata, keep as a list
                 fmt, size = _SCALAR[etype]
                 if count * size > self.size - r.tell():
-                    raise NanoLLMError("%s: metadata %r claims %d values, more than the file can hold" % (self.path, key, count))
+                    raise NanoLLMError("%s: metadata %r claims %d values, more than the file can hold (truncated or corrupt)" % (self.path, key, count))
                 return [r.unpack(fmt, size) for _ in range(count)]
             raise NanoLLMError("%s: metadata %r is an array of unsupported type %d" % (self.path, key, etype))
         raise NanoLLMError("%s: metadata %r has unknown value type %d" % (self.path, key, vtype))

@@ -83,6 +83,7 @@ class Matrix:
             self._full = mv[:self.chunk_rows * t.row_bytes]
             last = t.n_rows % self.chunk_rows
             self._last = mv[:last * t.row_bytes] if last else self._full
+            self._row = mv[:t.row_bytes]
 
     def matvec_int(self, x16, shx, out):
         kern = K.matvec_q[self.type]
@@ -108,12 +109,12 @@ class Matrix:
                 s += rowbuf[j] * x[j]
             out[r] = s
 
-    def _row_source(self, r):
-        """(buffer, byte offset) holding row r."""
+    def _load_row(self, r):
+        """Byte offset of row r in self.data, or read it into the stream buffer (offset 0)."""
         if self.data is not None:
-            return self.data, r * (self.n_cols * 4 if self.type == GGML_F32 else self.row_bytes)
-        self.gf.read_rows(self.t, r, 1, memoryview(self._buf)[:self.row_bytes])
-        return self._buf, 0
+            return r * self.row_bytes
+        self.gf.read_rows(self.t, r, 1, self._row)
+        return 0
 
     def row_into_float(self, r, out):
         if self.data is not None and self.type == GGML_F32:
@@ -121,12 +122,12 @@ class Matrix:
             for j in range(self.n_cols):
                 out[j] = self.data[base + j]
             return
-        buf, off = self._row_source(r)
-        K.dequant_row_f(buf, self.type, off, self.n_cols, out)
+        off = self._load_row(r)
+        K.dequant_row_f(self.data if self.data is not None else self._buf, self.type, off, self.n_cols, out)
 
     def row_into_q16(self, r, out):
-        buf, off = self._row_source(r)
-        K.dequant_row_q(buf, self.type, off, self.n_cols, out)
+        off = self._load_row(r)
+        K.dequant_row_q(self.data if self.data is not None else self._buf, self.type, off, self.n_cols, out)
 
 
 class Model:
@@ -257,8 +258,10 @@ class Model:
         gc.collect()
 
     def _shape(self):
+        merges = self.gf.kv.get("tokenizer.ggml.merges")
         return {"n_vocab": self.n_vocab, "n_embd": self.n_embd, "n_ff": self.n_ff,
-                "n_layer": self.n_layer, "n_head": self.n_head, "n_ctx": self.n_ctx}
+                "n_layer": self.n_layer, "n_head": self.n_head, "n_ctx": self.n_ctx,
+                "n_merges": len(merges) if merges is not None else 0, "n_tensors": len(self.gf.tensors)}
 
     def _tensor(self, name, shape):
         t = self.gf.tensors.get(name)
@@ -343,14 +346,24 @@ class Model:
         return self.logits
 
     def _forward_int(self, token, pos):
-        d, H, hd = self.n_embd, self.n_head, self.head_dim
-        x, h, qkv, att, x16 = self.x, self.h, self.qkv, self.att, self.x16
+        # one name per line: a tuple on the right-hand side would be a heap allocation
+        d = self.n_embd
+        H = self.n_head
+        hd = self.head_dim
+        x = self.x
+        h = self.h
+        qkv = self.qkv
+        att = self.att
+        x16 = self.x16
         self.wte.row_into_q16(token, x)
         self.wpe.row_into_q16(pos, h)
         K.add_q(x, h, d)
         for li in range(self.n_layer):
             ln1g, ln1b, wqkv, bqkv, wo, bo, ln2g, ln2b, wup, bup, wdown, bdown = self.layers[li]
-            kc, vc, ke, ve = self.kc[li], self.vc[li], self.ke[li], self.ve[li]
+            kc = self.kc[li]
+            vc = self.vc[li]
+            ke = self.ke[li]
+            ve = self.ve[li]
             # attention
             K.layernorm_q(x, d, ln1g, ln1b, h, self.eps_q32)
             sh = K.to_x16(h, 0, d, x16)
