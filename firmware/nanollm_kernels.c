@@ -1,0 +1,458 @@
+/* nanollm integer kernels, plain C99. See nanollm_kernels.h and kernels_py.py. */
+#include "nanollm_kernels.h"
+#include "nanollm_tables.h" /* generated from lib/nanollm/tables.py: NK_EXP2, NK_GELU */
+
+#define X16_BITS 13
+#define LOG2E_Q13 11819
+#define SOFTMAX_CUTOFF (32 << 12)
+
+/* Python's v >> s for any s >= 0 (sign fill past 31). */
+static inline int32_t asr(int32_t v, int32_t s) {
+    if (s > 31) {
+        s = 31;
+    }
+    return v >> s; /* gcc: arithmetic shift */
+}
+
+/* v << s, wrapping like a store into a 32-bit array item. */
+static inline int32_t shl(int32_t v, int32_t s) {
+    if (s > 31) {
+        return 0;
+    }
+    return (int32_t)((uint32_t)v << s);
+}
+
+/* kernels_py.shr: right by s, or left by -s */
+static inline int32_t shr(int32_t v, int32_t s) {
+    return s >= 0 ? asr(v, s) : shl(v, -s);
+}
+
+static inline int32_t bitlen(uint32_t v) {
+    int32_t n = 0;
+    while (v >= 256) {
+        v >>= 8;
+        n += 8;
+    }
+    while (v) {
+        v >>= 1;
+        n += 1;
+    }
+    return n;
+}
+
+/* floor division for d > 0 */
+static inline int32_t floordiv(int32_t a, int32_t d) {
+    int32_t q = a / d;
+    if ((a % d) != 0 && a < 0) {
+        q -= 1;
+    }
+    return q;
+}
+
+static inline int32_t f16_exp(uint32_t h) {
+    int32_t e = (h >> 10) & 31;
+    return e ? e : 1;
+}
+
+static inline int32_t f16_man(uint32_t h) {
+    int32_t m = h & 1023;
+    if ((h >> 10) & 31) {
+        m |= 1024;
+    }
+    return (h & 0x8000) ? -m : m;
+}
+
+static inline uint32_t rd16(const uint8_t *p) {
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8);
+}
+
+/* acc = a0 * 2**13 + a1, 0 <= a1 < 2**13 (kernels_py._acc_block) */
+static inline void acc_block(int32_t *a0, int32_t *a1, int32_t s, int32_t m, int32_t k) {
+    int32_t r;
+    if (k == 0) {
+        r = 0;
+    } else if (k <= 13) {
+        r = ((s & ((1 << k) - 1)) * m) >> k;
+        s >>= k;
+    } else if (k <= 24) {
+        r = (((s >> (k - 13)) & 8191) * m) >> 13;
+        s >>= k;
+    } else {
+        return;
+    }
+    int32_t lo = *a1 + (s & 8191) * m + r;
+    *a0 += (s >> 13) * m + (lo >> 13);
+    *a1 = lo & 8191;
+}
+
+static inline int32_t acc_out(int32_t a0, int32_t a1, int32_t r) {
+    if (r >= 13) {
+        return asr(a0, r - 13);
+    }
+    return (int32_t)((uint32_t)shl(a0, 13 - r) + (uint32_t)shr(a1, r));
+}
+
+static int32_t row_exp(const uint8_t *row, int32_t nb, int32_t bsize, int32_t off) {
+    int32_t emax = 1;
+    for (int32_t b = 0; b < nb; b++) {
+        int32_t e = f16_exp(rd16(row + b * bsize + off));
+        if (e > emax) {
+            emax = e;
+        }
+    }
+    return emax;
+}
+
+int32_t nk_to_x16(const int32_t *src, int32_t n, int16_t *dst) {
+    uint32_t m = 0;
+    for (int32_t i = 0; i < n; i++) {
+        int32_t v = src[i];
+        uint32_t a = v < 0 ? 0u - (uint32_t)v : (uint32_t)v;
+        if (a > m) {
+            m = a;
+        }
+    }
+    if (m == 0) {
+        for (int32_t i = 0; i < n; i++) {
+            dst[i] = 0;
+        }
+        return 0;
+    }
+    int32_t sh = bitlen(m) - X16_BITS;
+    if (sh > 0) {
+        /* (v + 2**(sh-1)) >> sh without overflow: floor part plus the rounding bit */
+        for (int32_t i = 0; i < n; i++) {
+            int32_t v = src[i];
+            dst[i] = (int16_t)((v >> sh) + ((v >> (sh - 1)) & 1));
+        }
+    } else {
+        int32_t ls = -sh;
+        for (int32_t i = 0; i < n; i++) {
+            dst[i] = (int16_t)(src[i] << ls); /* |src| < 2**13 here: no overflow */
+        }
+    }
+    return sh;
+}
+
+/* 32 int8 quants . 32 int16 inputs; |result| <= 2**25 */
+static inline int32_t dot_q8(const uint8_t *q, const int16_t *x) {
+    int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (int32_t j = 0; j < 32; j += 4) {
+        s0 += (int8_t)q[j] * x[j];
+        s1 += (int8_t)q[j + 1] * x[j + 1];
+        s2 += (int8_t)q[j + 2] * x[j + 2];
+        s3 += (int8_t)q[j + 3] * x[j + 3];
+    }
+    return (s0 + s1) + (s2 + s3);
+}
+
+void nk_matvec_q8_0(const uint8_t *w, int32_t n_rows, int32_t n_cols,
+                    const int16_t *x, int32_t shx, int32_t *out) {
+    int32_t nb = n_cols >> 5;
+    int32_t rb = nb * 34;
+    for (int32_t r = 0; r < n_rows; r++) {
+        const uint8_t *row = w + r * rb;
+        int32_t emax = row_exp(row, nb, 34, 0);
+        int32_t a0 = 0, a1 = 0;
+        for (int32_t b = 0; b < nb; b++) {
+            const uint8_t *p = row + b * 34;
+            uint32_t h = rd16(p);
+            int32_t s = dot_q8(p + 2, x + (b << 5));
+            acc_block(&a0, &a1, s, f16_man(h), emax - f16_exp(h));
+        }
+        out[r] = acc_out(a0, a1, 25 - emax - shx);
+    }
+}
+
+void nk_matvec_q4_0(const uint8_t *w, int32_t n_rows, int32_t n_cols,
+                    const int16_t *x, int32_t shx, int32_t *out) {
+    int32_t nb = n_cols >> 5;
+    int32_t rb = nb * 18;
+    for (int32_t r = 0; r < n_rows; r++) {
+        const uint8_t *row = w + r * rb;
+        int32_t emax = row_exp(row, nb, 18, 0);
+        int32_t a0 = 0, a1 = 0;
+        for (int32_t b = 0; b < nb; b++) {
+            const uint8_t *p = row + b * 18;
+            uint32_t h = rd16(p);
+            const uint8_t *q = p + 2;
+            const int16_t *xa = x + (b << 5);
+            const int16_t *xb = xa + 16;
+            /* sum (lo-8)*xa + (hi-8)*xb = sum lo*xa + hi*xb - 8*sum(xa+xb) */
+            int32_t s0 = 0, s1 = 0, sx = 0;
+            for (int32_t j = 0; j < 16; j += 2) {
+                uint32_t q0 = q[j], q1 = q[j + 1];
+                s0 += (int32_t)(q0 & 15) * xa[j] + (int32_t)(q0 >> 4) * xb[j];
+                s1 += (int32_t)(q1 & 15) * xa[j + 1] + (int32_t)(q1 >> 4) * xb[j + 1];
+                sx += xa[j] + xb[j] + xa[j + 1] + xb[j + 1];
+            }
+            int32_t s = s0 + s1 - 8 * sx;
+            acc_block(&a0, &a1, s, f16_man(h), emax - f16_exp(h));
+        }
+        out[r] = acc_out(a0, a1, 25 - emax - shx);
+    }
+}
+
+void nk_matvec_q4_1(const uint8_t *w, int32_t n_rows, int32_t n_cols,
+                    const int16_t *x, int32_t shx, int32_t *out) {
+    int32_t nb = n_cols >> 5;
+    int32_t rb = nb * 20;
+    for (int32_t r = 0; r < n_rows; r++) {
+        const uint8_t *row = w + r * rb;
+        int32_t ed = row_exp(row, nb, 20, 0);
+        int32_t em = row_exp(row, nb, 20, 2);
+        int32_t a0 = 0, a1 = 0, c0 = 0, c1 = 0;
+        for (int32_t b = 0; b < nb; b++) {
+            const uint8_t *p = row + b * 20;
+            uint32_t hd = rd16(p);
+            uint32_t hm = rd16(p + 2);
+            const uint8_t *q = p + 4;
+            const int16_t *xa = x + (b << 5);
+            const int16_t *xb = xa + 16;
+            int32_t s1 = 0, s2 = 0;
+            for (int32_t j = 0; j < 16; j++) {
+                uint32_t qq = q[j];
+                s1 += (int32_t)(qq & 15) * xa[j] + (int32_t)(qq >> 4) * xb[j];
+                s2 += xa[j] + xb[j];
+            }
+            acc_block(&a0, &a1, s1, f16_man(hd), ed - f16_exp(hd));
+            acc_block(&c0, &c1, s2, f16_man(hm), em - f16_exp(hm));
+        }
+        out[r] = (int32_t)((uint32_t)acc_out(a0, a1, 25 - ed - shx)
+                           + (uint32_t)acc_out(c0, c1, 25 - em - shx));
+    }
+}
+
+void nk_dequant_row_q(const uint8_t *w, int32_t wtype, int32_t n_cols, int32_t *out) {
+    int32_t nb = n_cols >> 5;
+    for (int32_t b = 0; b < nb; b++) {
+        int32_t *o = out + (b << 5);
+        if (wtype == 8) {
+            const uint8_t *p = w + b * 34;
+            uint32_t h = rd16(p);
+            int32_t m = f16_man(h), s = f16_exp(h) - 9;
+            for (int32_t j = 0; j < 32; j++) {
+                o[j] = shr((int8_t)p[2 + j] * m, -s);
+            }
+        } else if (wtype == 2) {
+            const uint8_t *p = w + b * 18;
+            uint32_t h = rd16(p);
+            int32_t m = f16_man(h), s = f16_exp(h) - 9;
+            for (int32_t j = 0; j < 16; j++) {
+                uint32_t q = p[2 + j];
+                o[j] = shr(((int32_t)(q & 15) - 8) * m, -s);
+                o[16 + j] = shr(((int32_t)(q >> 4) - 8) * m, -s);
+            }
+        } else {
+            const uint8_t *p = w + b * 20;
+            uint32_t hd = rd16(p), hm = rd16(p + 2);
+            int32_t md = f16_man(hd), mm = f16_man(hm);
+            int32_t sd = f16_exp(hd) - 9, sm = f16_exp(hm) - 9;
+            int32_t mv = shr(mm, -sm);
+            for (int32_t j = 0; j < 16; j++) {
+                uint32_t q = p[4 + j];
+                o[j] = (int32_t)((uint32_t)shr((int32_t)(q & 15) * md, -sd) + (uint32_t)mv);
+                o[16 + j] = (int32_t)((uint32_t)shr((int32_t)(q >> 4) * md, -sd) + (uint32_t)mv);
+            }
+        }
+    }
+}
+
+void nk_add_q(int32_t *dst, const int32_t *src, int32_t n) {
+    for (int32_t i = 0; i < n; i++) {
+        dst[i] = (int32_t)((uint32_t)dst[i] + (uint32_t)src[i]);
+    }
+}
+
+int32_t nk_isqrt(int32_t v) {
+    int32_t r = 0;
+    int32_t bit = 1 << 30;
+    while (bit > v) {
+        bit >>= 2;
+    }
+    while (bit) {
+        if (v >= r + bit) {
+            v -= r + bit;
+            r = (r >> 1) + bit;
+        } else {
+            r >>= 1;
+        }
+        bit >>= 2;
+    }
+    return r;
+}
+
+void nk_layernorm_q(const int32_t *x, int32_t n, const int32_t *g, const int32_t *b,
+                    int32_t *out, int32_t eps_q32) {
+    int32_t s_hi = 0, s_lo = 0;
+    for (int32_t i = 0; i < n; i++) {
+        s_hi += x[i] >> 12;
+        s_lo += x[i] & 4095;
+    }
+    int32_t q1 = floordiv(s_hi, n);
+    int32_t mean = q1 * 4096 + floordiv((s_hi - q1 * n) * 4096 + s_lo, n);
+    uint32_t m = 0;
+    for (int32_t i = 0; i < n; i++) {
+        int32_t v = x[i] - mean;
+        uint32_t a = v < 0 ? 0u - (uint32_t)v : (uint32_t)v;
+        if (a > m) {
+            m = a;
+        }
+    }
+    if (m == 0) {
+        for (int32_t i = 0; i < n; i++) {
+            out[i] = b[i];
+        }
+        return;
+    }
+    int32_t sh = bitlen(m) - 14;
+    int32_t ss = 0;
+    for (int32_t i = 0; i < n; i++) {
+        int32_t v = shr(x[i] - mean, sh);
+        ss += (v * v) >> 10;
+    }
+    int32_t var = ss / n; /* ss >= 0 */
+    int32_t es = 10 + 2 * sh;
+    int32_t eps;
+    if (es >= 0) {
+        eps = asr(eps_q32, es);
+    } else if (eps_q32 > ((1 << 18) >> -es)) {
+        eps = 1 << 18;
+    } else {
+        eps = eps_q32 << -es;
+    }
+    int32_t sd = nk_isqrt((var + eps) << 10);
+    int32_t bl = bitlen((uint32_t)sd);
+    int32_t inv = (int32_t)((1u << (15 + bl)) / (uint32_t)sd);
+    int32_t nsh = 1 + bl;
+    for (int32_t i = 0; i < n; i++) {
+        int32_t v = shr(x[i] - mean, sh);
+        int32_t z = (v * inv) >> nsh;
+        int32_t gi = g[i];
+        out[i] = ((z * (gi >> 10)) >> 4) + ((z * (gi & 1023)) >> 14) + b[i];
+    }
+}
+
+void nk_gelu_q(int32_t *buf, int32_t n) {
+    for (int32_t i = 0; i < n; i++) {
+        int32_t v = buf[i];
+        if (v >= 524288) {
+            continue;
+        }
+        if (v < -524288) {
+            buf[i] = 0;
+            continue;
+        }
+        int32_t u = v + 524288;
+        int32_t k = u >> 11;
+        int32_t f = u & 2047;
+        int32_t a = NK_GELU[k];
+        buf[i] = a + (((NK_GELU[k + 1] - a) * f) >> 11);
+    }
+}
+
+void nk_kv_store(const int32_t *src, int32_t n, uint8_t *dst, uint8_t *sc2) {
+    uint32_t m = 0;
+    for (int32_t i = 0; i < n; i++) {
+        int32_t v = src[i];
+        uint32_t a = v < 0 ? 0u - (uint32_t)v : (uint32_t)v;
+        if (a > m) {
+            m = a;
+        }
+    }
+    int32_t t = (int32_t)((m + 126u) / 127u);
+    if (t == 0) {
+        t = 1;
+    }
+    int32_t es = bitlen((uint32_t)t) - 8;
+    int32_t ms;
+    if (es > 0) {
+        ms = (t + (1 << es) - 1) >> es;
+        if (ms == 256) {
+            ms = 128;
+            es += 1;
+        }
+    } else {
+        ms = t << -es;
+    }
+    int32_t inv = (1 << 22) / ms;
+    for (int32_t i = 0; i < n; i++) {
+        int32_t k = (shr(src[i], es) * inv + (1 << 21)) >> 22;
+        if (k > 127) {
+            k = 127;
+        } else if (k < -127) {
+            k = -127;
+        }
+        dst[i] = (uint8_t)(k & 255);
+    }
+    sc2[0] = (uint8_t)ms;
+    sc2[1] = (uint8_t)(es & 255);
+}
+
+void nk_attend_head(const int32_t *q, int32_t hd, const uint8_t *kc, const uint8_t *ks,
+                    const uint8_t *vc, const uint8_t *vs, int32_t n_pos, int32_t stride,
+                    int32_t ho, int32_t n_head, int32_t h, int32_t c_isq,
+                    int32_t *scores, int16_t *q16, int32_t *out) {
+    int32_t sq = nk_to_x16(q, hd, q16);
+    int32_t smax = -(1 << 30);
+    for (int32_t t = 0; t < n_pos; t++) {
+        const uint8_t *k = kc + t * stride + ho;
+        int32_t dot = 0;
+        for (int32_t j = 0; j < hd; j++) {
+            dot += q16[j] * (int8_t)k[j];
+        }
+        int32_t si = 2 * (t * n_head + h);
+        int32_t c = (c_isq * ks[si]) >> 8;
+        int32_t e = (int8_t)ks[si + 1];
+        int32_t t1 = (dot >> 15) * c + (((dot & 32767) * c) >> 15);
+        int32_t s = shr(t1, 12 - sq - e);
+        scores[t] = s;
+        if (s > smax) {
+            smax = s;
+        }
+    }
+    int32_t total = 0;
+    for (int32_t t = 0; t < n_pos; t++) {
+        int32_t u = smax - scores[t];
+        int32_t p = 0;
+        if (u < SOFTMAX_CUTOFF) {
+            int32_t e2 = (u * LOG2E_Q13) >> 13;
+            int32_t ip = e2 >> 12;
+            if (ip < 17) {
+                int32_t f = e2 & 4095;
+                int32_t i = f >> 4;
+                int32_t a = NK_EXP2[i];
+                p = (a - (((a - NK_EXP2[i + 1]) * (f & 15)) >> 4)) >> ip;
+            }
+        }
+        scores[t] = p;
+        total += p;
+    }
+    int32_t bl = bitlen((uint32_t)total);
+    int32_t inv = (1 << 29) / (total >> (bl - 16));
+    int32_t wsh = bl - 1;
+    int32_t emax = -128;
+    for (int32_t t = 0; t < n_pos; t++) {
+        int32_t e = (int8_t)vs[2 * (t * n_head + h) + 1];
+        if (e > emax) {
+            emax = e;
+        }
+    }
+    int32_t *o = out + ho;
+    for (int32_t j = 0; j < hd; j++) {
+        o[j] = 0;
+    }
+    for (int32_t t = 0; t < n_pos; t++) {
+        int32_t si = 2 * (t * n_head + h);
+        int32_t wt = (((scores[t] * inv) >> wsh) * vs[si]) >> 8;
+        int32_t ds = emax - (int8_t)vs[si + 1];
+        const uint8_t *v = vc + t * stride + ho;
+        for (int32_t j = 0; j < hd; j++) {
+            o[j] += asr(wt * (int8_t)v[j], ds);
+        }
+    }
+    int32_t osh = 6 - emax;
+    for (int32_t j = 0; j < hd; j++) {
+        o[j] = shr(o[j], osh);
+    }
+}
