@@ -109,7 +109,7 @@ static size_t arg_buf(obj_t o, int kind, int flags, bufinfo_t *bi) {
     }
     int tc = bi->typecode;
     if (kind == B_BYTES) {
-        if (tc != 'B' && tc != 'b') {
+        if (tc != 'B' && tc != 'b' && tc != 1) { /* 1: MicroPython's bytearray */
             raise(QS_TypeError, "nanollm_native: expected bytes, bytearray or array('b'/'B')");
         }
         return bi->len;

@@ -1,0 +1,290 @@
+# Run under MicroPython by tests/test_native.py: every kernel of nanollm_native against
+# nanollm.kernels_py on seeded random inputs and edge cases, then bad arguments.
+# Prints one "RESULT name cases failures" line per kernel and "BADARGS cases failures".
+import sys
+from array import array
+
+from nanollm import kernels_py as P
+import nanollm_native as N
+
+_s = [0x2545F491]
+
+
+def rnd(bits):
+    # xorshift32: the same numbers on every run and every port
+    x = _s[0]
+    x ^= (x << 13) & 0xFFFFFFFF
+    x ^= x >> 17
+    x ^= (x << 5) & 0xFFFFFFFF
+    _s[0] = x
+    return x & ((1 << bits) - 1)
+
+
+def srnd(bits):
+    return rnd(bits + 1) - (1 << bits)
+
+
+def q16_vec(n, bits):
+    return array("i", [srnd(bits) for _ in range(n)])
+
+
+results = {}
+DEBUG = 'debug' in sys.argv
+
+
+def check(name, a, b, what=""):
+    r = results.setdefault(name, [0, 0])
+    r[0] += 1
+    if a != b:
+        r[1] += 1
+        if r[1] <= 3:
+            print("MISMATCH", name, what, list(a)[:8] if hasattr(a, "__len__") else a,
+                  list(b)[:8] if hasattr(b, "__len__") else b)
+
+
+def f16(e, man, neg):
+    return (0x8000 if neg else 0) | (e << 10) | man
+
+
+def rand_scale(mode):
+    if mode == 0:  # typical: values around 2**-10 .. 2**-4
+        e = 5 + rnd(4)
+    elif mode == 1:  # zero or subnormal
+        e = 0
+    elif mode == 2:  # huge
+        e = 29 + rnd(1)
+    else:
+        e = rnd(5) % 31
+    man = rnd(10) if mode != 1 or rnd(1) else 0
+    return f16(e, man, rnd(1))
+
+
+def rand_weights(wtype, n_rows, n_cols, mode, extreme=False):
+    nb = n_cols >> 5
+    bs = {8: 34, 2: 18, 3: 20}[wtype]
+    w = bytearray(n_rows * nb * bs)
+    for r in range(n_rows):
+        for b in range(nb):
+            p = (r * nb + b) * bs
+            h = rand_scale(mode if rnd(2) else 0)
+            w[p] = h & 255
+            w[p + 1] = h >> 8
+            q0 = p + 2
+            if wtype == 3:
+                m = rand_scale(mode if rnd(2) else 0)
+                w[p + 2] = m & 255
+                w[p + 3] = m >> 8
+                q0 = p + 4
+            for j in range(q0, p + bs):
+                w[j] = (0x80 if rnd(1) else 0x7F) if extreme else rnd(8)
+    return w
+
+
+def x16_for(n, bits):
+    src = q16_vec(n, bits)
+    x = array("h", bytes(2 * n))
+    sh = P.to_x16(src, 0, n, x)
+    return x, sh
+
+
+# ---- to_x16
+for n, bits in ((1, 0), (5, 3), (33, 12), (64, 13), (70, 20), (768, 24), (100, 30)):
+    for off in (0, 3):
+        src = q16_vec(n + off, bits)
+        a = array("h", bytes(2 * n))
+        b = array("h", bytes(2 * n))
+        check("to_x16", P.to_x16(src, off, n, a), N.to_x16(src, off, n, b), "sh")
+        check("to_x16", a, b, (n, bits))
+for special in ([0, 0, 0], [-(1 << 31), 5], [(1 << 31) - 1, -7], [1], [-1, 8191, -8192],
+                [8192, 3], [(1 << 30) + (1 << 29), -(1 << 30)]):
+    src = array("i", special)
+    n = len(special)
+    a = array("h", bytes(2 * n))
+    b = array("h", bytes(2 * n))
+    check("to_x16", P.to_x16(src, 0, n, a), N.to_x16(src, 0, n, b), special)
+    check("to_x16", a, b, special)
+
+# ---- matvec
+MV = {8: ("matvec_q8_0", P.matvec_q8_0, N.matvec_q8_0),
+      2: ("matvec_q4_0", P.matvec_q4_0, N.matvec_q4_0),
+      3: ("matvec_q4_1", P.matvec_q4_1, N.matvec_q4_1)}
+for wtype in (8, 2, 3):
+    name, pf, nf = MV[wtype]
+    for n_rows, n_cols, mode, xbits, extreme in (
+            (1, 32, 0, 18, False), (3, 64, 0, 20, False), (7, 96, 3, 16, False),
+            (4, 70, 0, 18, False),  # n_cols not a multiple of 32: the tail is ignored
+            (5, 128, 1, 18, False), (3, 64, 2, 4, False), (2, 256, 0, 30, True),
+            (16, 768, 0, 22, False), (2, 3072, 0, 24, True), (4, 64, 3, 0, False)):
+        w = rand_weights(wtype, n_rows, n_cols, mode, extreme)
+        x, shx = x16_for(max(n_cols, 32), xbits)
+        a = array("i", bytes(4 * (n_rows + 2)))
+        b = array("i", bytes(4 * (n_rows + 2)))
+        try:
+            pf(w, n_rows, n_cols, x, shx, a, 1)
+        except OverflowError:  # the reference itself does not fit: not a valid case
+            continue
+        nf(w, n_rows, n_cols, x, shx, b, 1)
+        check(name, a, b, (n_rows, n_cols, mode))
+
+# ---- dequant_row_q
+for wtype in (8, 2, 3):
+    for n_cols, mode in ((32, 0), (96, 1), (64, 3), (70, 0), (768, 0)):
+        w = rand_weights(wtype, 2, n_cols, mode)
+        off = len(w) // 2
+        a = array("i", bytes(4 * n_cols))
+        b = array("i", bytes(4 * n_cols))
+        try:
+            P.dequant_row_q(w, wtype, off, n_cols, a)
+        except OverflowError:
+            continue
+        N.dequant_row_q(w, wtype, off, n_cols, b)
+        check("dequant_row_q", a, b, (wtype, n_cols, mode))
+
+# ---- add_q
+for n in (0, 1, 17, 768):
+    d1 = q16_vec(n + 3, 28)
+    d2 = array("i", d1)
+    s = q16_vec(n + 3, 28)
+    P.add_q(d1, s, n)
+    N.add_q(d2, s, n)
+    check("add_q", d1, d2, n)
+
+# ---- isqrt
+for v in [0, 1, 2, 3, 4, 15, 16, 17, (1 << 31) - 1] + [rnd(31) for _ in range(50)]:
+    check("isqrt", P.isqrt(v), N.isqrt(v), v)
+
+# ---- gelu_q
+for bits in (10, 16, 19, 20, 24):
+    buf = q16_vec(300, bits)
+    buf2 = array("i", buf)
+    P.gelu_q(buf, 300)
+    N.gelu_q(buf2, 300)
+    check("gelu_q", buf, buf2, bits)
+edge = array("i", [524288, 524287, -524288, -524289, 0, -1, 1, (1 << 31) - 1, -(1 << 31)])
+edge2 = array("i", edge)
+P.gelu_q(edge, len(edge))
+N.gelu_q(edge2, len(edge2))
+check("gelu_q", edge, edge2, "edges")
+
+# ---- layernorm_q
+for n, bits, eps in ((1, 16, 42950), (5, 3, 42950), (64, 16, 42950), (768, 20, 42950),
+                     (768, 26, 4295), (100, 0, 42950), (33, 8, 429497), (768, 12, 0)):
+    x = q16_vec(n, bits)
+    g = array("i", [(1 << 16) + srnd(15) for _ in range(n)])
+    bb = q16_vec(n, 14)
+    a = array("i", bytes(4 * n))
+    b = array("i", bytes(4 * n))
+    P.layernorm_q(x, n, g, bb, a, eps)
+    N.layernorm_q(x, n, g, bb, b, eps)
+    check("layernorm_q", a, b, (n, bits))
+x = array("i", [12345] * 50)  # constant input: output is b
+g = array("i", [1 << 16] * 50)
+bb = q16_vec(50, 10)
+a = array("i", bytes(200))
+b = array("i", bytes(200))
+P.layernorm_q(x, 50, g, bb, a, 42950)
+N.layernorm_q(x, 50, g, bb, b, 42950)
+check("layernorm_q", a, b, "constant")
+
+# ---- kv_store
+for n, bits in ((1, 0), (64, 16), (64, 24), (64, 30), (33, 5), (64, 31)):
+    src = q16_vec(n + 2, bits)
+    d1 = bytearray(n + 5)
+    d2 = bytearray(n + 5)
+    s1 = bytearray(8)
+    s2 = bytearray(8)
+    P.kv_store(src, 2, n, d1, 3, s1, 2)
+    N.kv_store(src, 2, n, d2, 3, s2, 2)
+    check("kv_store", d1, d2, (n, bits))
+    check("kv_store", s1, s2, (n, bits))
+src = array("i", [0] * 8)
+d1 = bytearray(8)
+d2 = bytearray(8)
+s1 = bytearray(2)
+s2 = bytearray(2)
+P.kv_store(src, 0, 8, d1, 0, s1, 0)
+N.kv_store(src, 0, 8, d2, 0, s2, 0)
+check("kv_store", d1 + s1, d2 + s2, "zeros")
+
+# ---- attend_head (caches filled by kv_store, as the model does)
+for n_head, hd, n_pos, bits in ((1, 8, 1, 16), (2, 16, 5, 18), (4, 64, 12, 20), (12, 64, 40, 22),
+                                (2, 32, 9, 21), (3, 16, 7, 12)):
+    d = n_head * hd
+    T = n_pos
+    kc = bytearray(T * d)
+    vc = bytearray(T * d)
+    ks = bytearray(2 * T * n_head)
+    vs = bytearray(2 * T * n_head)
+    for t in range(T):
+        k = q16_vec(d, bits - rnd(3))
+        v = q16_vec(d, bits - rnd(3))
+        for h in range(n_head):
+            P.kv_store(k, h * hd, hd, kc, t * d + h * hd, ks, t * n_head + h)
+            P.kv_store(v, h * hd, hd, vc, t * d + h * hd, vs, t * n_head + h)
+    qv = q16_vec(d, bits)
+    c_isq = int(32768 / hd ** 0.5)
+    for h in range(n_head):
+        o1 = array("i", bytes(4 * d))
+        o2 = array("i", bytes(4 * d))
+        if DEBUG: print("case", n_head, hd, n_pos, bits, h)
+        P.attend_head(qv, h * hd, hd, kc, ks, vc, vs, n_pos, d, h * hd, n_head, h, c_isq,
+                      array("i", bytes(4 * T)), array("h", bytes(2 * hd)), o1)
+        N.attend_head(qv, h * hd, hd, kc, ks, vc, vs, n_pos, d, h * hd, n_head, h, c_isq,
+                      array("i", bytes(4 * T)), array("h", bytes(2 * hd)), o2)
+        check("attend_head", o1, o2, (n_head, hd, n_pos, h))
+
+for name in sorted(results):
+    print("RESULT", name, results[name][0], results[name][1])
+sys.stdout.flush()
+
+# ---- bad arguments: each must raise ValueError or TypeError, never crash or write past
+i32 = array("i", bytes(4 * 64))
+i16 = array("h", bytes(2 * 64))
+wq8 = bytearray(34 * 2)
+BAD = [
+    (N.to_x16, (i32, 60, 10, i16)), (N.to_x16, (i32, 0, 65, i16)), (N.to_x16, (i16, 0, 4, i16)),
+    (N.to_x16, (i32, 0, 4, i32)), (N.to_x16, (i32, -1, 4, i16)), (N.to_x16, (i32, 0, 4, b"ab")),
+    (N.to_x16, (None, 0, 1, i16)), (N.to_x16, (i32, 0.5, 1, i16)), (N.to_x16, (i32, 1 << 40, 1, i16)),
+    (N.matvec_q8_0, (wq8, 3, 32, i16, 0, i32, 0)), (N.matvec_q8_0, (wq8, 1, 96, i16, 0, i32, 0)),
+    (N.matvec_q8_0, (wq8, 2, 32, i16, 0, i32, 63)), (N.matvec_q8_0, (wq8, 1, 32, i32, 0, i32, 0)),
+    (N.matvec_q8_0, (wq8, 1, 32, i16, 0, i16, 0)), (N.matvec_q8_0, (i32, 1, 32, i16, 0, i32, 0)),
+    (N.matvec_q8_0, (wq8, -1, 32, i16, 0, i32, 0)), (N.matvec_q8_0, (wq8, 1, 32, i16, 0, b"1234", 0)),
+    (N.matvec_q8_0, (wq8, 1, 32, i16, 1000, i32, 0)),
+    (N.matvec_q4_0, (bytearray(17), 1, 32, i16, 0, i32, 0)),
+    (N.matvec_q4_1, (bytearray(19), 1, 32, i16, 0, i32, 0)),
+    (N.dequant_row_q, (wq8, 8, 34, 64, i32)), (N.dequant_row_q, (wq8, 5, 0, 32, i32)),
+    (N.dequant_row_q, (wq8, 8, 0, 64, array("i", bytes(4 * 40)))),
+    (N.add_q, (i32, i32, 65)), (N.add_q, (i32, i16, 4)), (N.add_q, (b"x" * 256, i32, 4)),
+    (N.gelu_q, (i32, 65)), (N.gelu_q, (i16, 4)),
+    (N.layernorm_q, (i32, 0, i32, i32, i32, 1)), (N.layernorm_q, (i32, 65, i32, i32, i32, 1)),
+    (N.layernorm_q, (i32, 8, i32, i32, array("i", [0] * 7), 1)),
+    (N.kv_store, (i32, 0, 8, bytearray(7), 0, bytearray(2), 0)),
+    (N.kv_store, (i32, 0, 8, bytearray(8), 0, bytearray(2), 1)),
+    (N.kv_store, (i32, 60, 8, bytearray(8), 0, bytearray(2), 0)),
+    (N.kv_store, (i32, 0, 8, b"12345678", 0, bytearray(2), 0)),
+    (N.isqrt, (-1,)),
+]
+kc = bytearray(4 * 16)
+ks = bytearray(2 * 4)
+good = [i32, 0, 16, kc, ks, kc, ks, 4, 16, 0, 1, 0, 8192, array("i", [0] * 4), array("h", [0] * 16),
+        array("i", [0] * 16)]
+for idx, val in ((7, 5), (2, 17), (11, 1), (10, 0), (3, bytearray(63)), (6, bytearray(7)),
+                 (13, array("i", [0] * 3)), (14, array("h", [0] * 15)), (15, array("i", [0] * 15)),
+                 (9, 1), (1, 60), (12, 1 << 24), (14, array("i", [0] * 16))):
+    args = list(good)
+    args[idx] = val
+    BAD.append((N.attend_head, tuple(args)))
+BAD.append((N.matvec_q8_0, (wq8, 1, 32, i16, 0, i32)))  # wrong argument count
+fails = 0
+for f, args in BAD:
+    try:
+        f(*args)
+        fails += 1
+        print("NO ERROR", args[:3])
+    except (ValueError, TypeError) as e:
+        if not str(e):
+            fails += 1
+            print("EMPTY MESSAGE", args[:3])
+# the good attend_head call itself works
+N.attend_head(*good)
+print("BADARGS", len(BAD), fails)
