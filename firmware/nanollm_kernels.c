@@ -305,26 +305,35 @@ void nk_layernorm_q(const int32_t *x, int32_t n, const int32_t *g, const int32_t
         }
         return;
     }
-    int32_t sh = bitlen(m) - 14;
+    int32_t sh = bitlen(m) - 14; /* centred values scaled to |v| < 2**14, up by <= 2**5 */
+    if (sh < -5) {
+        sh = -5;
+    }
     int32_t ss = 0;
     for (int32_t i = 0; i < n; i++) {
         int32_t v = shr(x[i] - mean, sh);
         ss += (v * v) >> 10;
     }
     int32_t var = ss / n; /* ss >= 0 */
-    int32_t es = 10 + 2 * sh;
-    int32_t eps;
-    if (es >= 0) {
-        eps = asr(eps_q32, es);
-    } else if (eps_q32 > ((1 << 18) >> -es)) {
-        eps = 1 << 18;
-    } else {
-        eps = eps_q32 << -es;
+    int32_t eps = asr(eps_q32, 10 + 2 * sh);
+    /* a = (var + eps) * 4**e in [2**28, 2**30): the square root keeps >= 14 bits */
+    uint32_t a = (uint32_t)var + (uint32_t)eps;
+    int32_t e = 0;
+    while (a >= (1u << 30)) {
+        a >>= 2;
+        e -= 1;
     }
-    int32_t sd = nk_isqrt((var + eps) << 10);
+    while (a != 0 && a < (1u << 28)) { /* a == 0 would not terminate in the Python */
+        a <<= 2;
+        e += 1;
+    }
+    int32_t sd = nk_isqrt((int32_t)a);
+    if (sd == 0) {
+        sd = 1;
+    }
     int32_t bl = bitlen((uint32_t)sd);
     int32_t inv = (int32_t)((1u << (15 + bl)) / (uint32_t)sd);
-    int32_t nsh = 1 + bl;
+    int32_t nsh = 6 + bl - e;
     for (int32_t i = 0; i < n; i++) {
         int32_t v = shr(x[i] - mean, sh);
         int32_t z = (v * inv) >> nsh;

@@ -2,7 +2,9 @@
 
   mpy_link.py gen OUTDIR           write the generated headers: the int32 tables from
                                    lib/nanollm/tables.py and the module's qstr indices
-  mpy_link.py link ELF OUT OBJ...  check OBJ's relocations, turn the linked ELF into OUT
+  mpy_link.py link ARCH ELF OUT [CROSS]
+                                   check the relocations ld kept (--emit-relocs) in ELF,
+                                   then turn it into OUT; CROSS prefixes the binutils
 
 The .mpy written here holds one viper-kind raw code (the module's top-level code) whose
 machine code is the whole linked blob, with the entry point first. It asks the loader
@@ -29,12 +31,17 @@ QSTRS = FUNS + OTHER
 
 MPY_VERSION = 6
 MPY_SUB_VERSION = 3
-ARCH = {"x64": 2}  # MP_NATIVE_ARCH_*
+ARCH = {"x64": 2, "armv6m": 4, "armv7emsp": 7}  # MP_NATIVE_ARCH_*
+WORD = {"x64": 8, "armv6m": 4, "armv7emsp": 4}
 KIND_VIPER = 2  # MP_CODE_NATIVE_VIPER - MP_CODE_BYTECODE
 SCOPE_VIPERRELOC = 0x10
 # relocation destinations: 6 = qstr table, 7 = object table, 8 = mp_fun_table
 RELOC_FUN_TABLE, RELOC_QSTR_TABLE, RELOC_OBJ_TABLE = 8, 6, 7
-OK_RELOCS = {"R_X86_64_PC32", "R_X86_64_PLT32", "R_X86_64_NONE"}
+# PC-relative relocations only: the blob must not depend on its load address
+OK_RELOCS = {"R_X86_64_PC32", "R_X86_64_PLT32", "R_X86_64_NONE", "R_ARM_REL32", "R_ARM_THM_CALL",
+             "R_ARM_THM_JUMP24", "R_ARM_THM_JUMP11", "R_ARM_THM_JUMP8", "R_ARM_THM_PC8",
+             "R_ARM_THM_PC12", "R_ARM_THM_MOVW_PREL_NC", "R_ARM_THM_MOVT_PREL", "R_ARM_NONE",
+             "R_ARM_V4BX", "R_ARM_PREL31", "R_ARM_THM_JUMP19"}
 
 
 def _int_table(data, name):
@@ -83,21 +90,29 @@ def _tool(name, *args):
     return subprocess.run([name] + list(args), check=True, capture_output=True, text=True).stdout
 
 
-def check_relocs(objs):
+def check_relocs(elf, cross):
     bad = []
-    for o in objs:
-        for line in _tool("readelf", "-rW", o).splitlines():
-            m = re.match(r"^[0-9a-f]+\s+[0-9a-f]+\s+(R_\w+)", line)
-            if m and m.group(1) not in OK_RELOCS:
-                bad.append("%s: %s" % (os.path.basename(o), line.strip()))
+    n = 0
+    section = ""
+    for line in _tool(cross + "readelf", "-rW", elf).splitlines():
+        h = re.match(r"^Relocation section '\.rela?(\S*)'", line)
+        if h:
+            section = h.group(1)  # only what is loaded counts, not debug info
+        m = re.match(r"^[0-9a-f]+\s+[0-9a-f]+\s+(R_\w+)", line)
+        if m and section in (".text", ".rodata", ".data"):
+            n += 1
+            if m.group(1) not in OK_RELOCS:
+                bad.append(line.strip())
+    if n == 0:
+        sys.exit("mpy_link: %s has no relocations: link it with --emit-relocs" % elf)
     if bad:
         sys.exit("mpy_link: absolute relocations (not position independent):\n  " + "\n  ".join(bad))
 
 
-def link(elf, out, objs, arch="x64"):
-    check_relocs(objs)
+def link(arch, elf, out, cross=""):
+    check_relocs(elf, cross)
     syms = {}
-    for line in _tool("nm", elf).splitlines():
+    for line in _tool(cross + "nm", elf).splitlines():
         parts = line.split()
         if len(parts) == 3:
             syms[parts[2]] = int(parts[0], 16)
@@ -107,17 +122,18 @@ def link(elf, out, objs, arch="x64"):
     if syms["nn_init"] != 0:
         sys.exit("mpy_link: the entry nn_init must be at offset 0")
     rt = syms["nn_rt"]
-    if rt % 8:
+    ws = WORD[arch]
+    if rt % ws:
         sys.exit("mpy_link: nn_rt is not word aligned")
-    undef = [l for l in _tool("nm", "-u", elf).splitlines() if l.strip()]
+    undef = [l for l in _tool(cross + "nm", "-u", elf).splitlines() if l.strip()]
     if undef:
         sys.exit("mpy_link: undefined symbols: " + ", ".join(undef))
     binpath = out + ".bin"
-    _tool("objcopy", "-O", "binary", elf, binpath)
+    _tool(cross + "objcopy", "-O", "binary", elf, binpath)
     with open(binpath, "rb") as f:
         blob = f.read()
     os.remove(binpath)
-    if len(blob) < rt + 24:
+    if len(blob) < rt + 3 * ws:
         sys.exit("mpy_link: nn_rt lies outside the blob")
 
     mpy = bytearray(b"M")
@@ -129,7 +145,7 @@ def link(elf, out, objs, arch="x64"):
     mpy += _uint((len(blob) << 3) | KIND_VIPER)  # no children
     mpy += blob
     mpy += _uint(SCOPE_VIPERRELOC)
-    word = rt // 8
+    word = rt // ws
     for i, dest in enumerate((RELOC_FUN_TABLE, RELOC_QSTR_TABLE, RELOC_OBJ_TABLE)):
         mpy += bytes([(dest << 1) | 1]) + _uint((word + i) << 1)  # word in text
     mpy += b"\xff"
@@ -143,7 +159,7 @@ def link(elf, out, objs, arch="x64"):
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "gen":
         gen(sys.argv[2])
-    elif len(sys.argv) >= 5 and sys.argv[1] == "link":
-        link(sys.argv[2], sys.argv[3], sys.argv[4:])
+    elif len(sys.argv) in (5, 6) and sys.argv[1] == "link" and sys.argv[2] in ARCH:
+        link(*sys.argv[2:])
     else:
         sys.exit(__doc__)
