@@ -232,11 +232,12 @@ def dequant_row(raw_row, n_cols, qtype, track=None):
 def layernorm(x, g, b, eps_q32, track=None):
     """Q16 layer norm: out = (x - mean) / sqrt(var + eps) * g + b, in the kernel's steps.
 
-    mean = floor(sum / n); centred values are scaled by 2**-sh to |v| <= 2**14 (floor);
+    mean = floor(sum / n); centred values are scaled by 2**-sh to |v| <= 2**14 (floor),
+    sh = max(bitlen(max|c|) - 14, -5);
     var = floor(sum floor(v*v / 2**10) / n) in units of 2**(10 + 2 sh - 32) (Q16 squared);
-    eps in the same units (eps_q32 / 2**(10 + 2 sh), floor; when that unit is below
-    2**-32 the value is capped at 2**18); sd = isqrt((var + eps) * 2**10);
-    z = floor(v * floor(2**(15+L) / sd) / 2**(1+L)) with L = bitlen(sd) (Q14);
+    eps in the same units: floor(eps_q32 / 2**(10 + 2 sh)) (sh >= -5 keeps that exact);
+    a = (var + eps) * 4**e, the power e (either sign) putting a in [2**28, 2**30);
+    sd = isqrt(a); z = floor(v * floor(2**(15+L) / sd) / 2**(6+L-e)), L = bitlen(sd) (Q14);
     out = floor(z * (g >> 10) / 2**4) + floor(z * (g & 1023) / 2**14) + b.
     """
     x = np.asarray(x, dtype=I64)
@@ -251,24 +252,28 @@ def layernorm(x, g, b, eps_q32, track=None):
     m = int(np.max(np.abs(c)))
     if m == 0:
         return b.copy()
-    sh = _bitlen(m) - 14
+    sh = max(_bitlen(m) - 14, -5)
     v = _shift_down(c, sh)
     _note(track, "ln.v", v)
     sq = (v * v) >> 10
     _note(track, "ln.v*v", v * v)
     _note(track, "ln.sum_sq", np.cumsum(sq))
     var = int(sq.sum()) // n
-    es = 10 + 2 * sh
-    if es >= 0:
-        eps = eps_q32 >> es
-    else:
-        eps = min(eps_q32 << -es, 1 << 18)
-    _note(track, "ln.isqrt_arg", (var + eps) << 10)
-    sd = math.isqrt((var + eps) << 10)
+    eps = eps_q32 >> (10 + 2 * sh)
+    a = var + eps
+    e = 0
+    while a >= 1 << 30:
+        a >>= 2
+        e -= 1
+    while a < 1 << 28:
+        a <<= 2
+        e += 1
+    _note(track, "ln.isqrt_arg", a)
+    sd = math.isqrt(a)
     L = _bitlen(sd)
     inv = (1 << (15 + L)) // sd
     _note(track, "ln.v*inv", v * inv)
-    z = (v * inv) >> (1 + L)
+    z = (v * inv) >> (6 + L - e)
     p1 = z * (g >> 10)
     p2 = z * (g & 1023)
     _note(track, "ln.z*g_hi", p1)

@@ -285,23 +285,32 @@ def layernorm_q(x, n, g, b, out, eps_q32):
         for i in range(n):
             out[i] = b[i]
         return
-    sh = bitlen(m) - 14  # centred values scaled to |v| < 2**14
+    # centred values scaled to |v| < 2**14; never scaled up by more than 2**5, so that the
+    # unit of eps below (2**(10 + 2*sh) / 2**32) stays >= 2**-32 and eps stays exact
+    sh = bitlen(m) - 14
+    if sh < -5:
+        sh = -5
     ss = 0
     for i in range(n):
         v = shr(x[i] - mean, sh)
         ss += (v * v) >> 10
     var = ss // n  # variance in units of 2**10 scaled-units squared
-    es = 10 + 2 * sh
-    if es >= 0:
-        eps = eps_q32 >> es
-    elif eps_q32 > (1 << 18) >> -es:
-        eps = 1 << 18
-    else:
-        eps = eps_q32 << -es
-    sd = isqrt((var + eps) << 10)  # standard deviation in scaled units
+    eps = eps_q32 >> (10 + 2 * sh)
+    # standard deviation, with the square root taken at >= 14 significant bits:
+    # a = (var + eps) * 4**e in [2**28, 2**30), sd = sqrt(a) = std * 2**(e-5)
+    # (var < 2**18, and eps < 2**31 for any eps < 0.5)
+    a = var + eps
+    e = 0
+    while a >= 1 << 30:
+        a >>= 2
+        e -= 1
+    while a < 1 << 28:
+        a <<= 2
+        e += 1
+    sd = isqrt(a)
     bl = bitlen(sd)
     inv = (1 << (15 + bl)) // sd
-    nsh = 1 + bl
+    nsh = 6 + bl - e
     for i in range(n):
         v = shr(x[i] - mean, sh)
         z = (v * inv) >> nsh  # normalised value, Q14

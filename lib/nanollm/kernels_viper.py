@@ -447,6 +447,8 @@ def layernorm_q(x: ptr16, n: int, g: ptr16, bb: ptr16, out: ptr32, eps_q32: int)
         m >>= 1
         bl += 1
     sh = bl - 14
+    if sh < -5:
+        sh = -5
     ss = 0
     i = 0
     while i < n:
@@ -458,15 +460,16 @@ def layernorm_q(x: ptr16, n: int, g: ptr16, bb: ptr16, out: ptr32, eps_q32: int)
         ss += (v * v) >> 10
         i += 1
     var = ss // n
-    es = 10 + 2 * sh
-    if es >= 0:
-        eps = eps_q32 >> es
-    elif eps_q32 > (1 << 18) >> (0 - es):
-        eps = 1 << 18
-    else:
-        eps = eps_q32 << (0 - es)
-    # integer square root of (var + eps) << 10
-    v = (var + eps) << 10
+    eps = eps_q32 >> (10 + 2 * sh)
+    # integer square root of (var + eps) scaled by 4**e into [2**28, 2**30)
+    v = var + eps
+    ee = 0
+    while v >= (1 << 30):
+        v >>= 2
+        ee -= 1
+    while v < (1 << 28):
+        v <<= 2
+        ee += 1
     sd = 0
     bit = 1 << 30
     while bit > v:
@@ -484,7 +487,7 @@ def layernorm_q(x: ptr16, n: int, g: ptr16, bb: ptr16, out: ptr32, eps_q32: int)
         t >>= 1
         bl += 1
     inv = (1 << (15 + bl)) // sd
-    nsh = 1 + bl
+    nsh = 6 + bl - ee
     i = 0
     while i < n:
         v = ((((int(x[2 * i + 1]) ^ 0x8000) - 0x8000) << 16) | int(x[2 * i])) - mean
