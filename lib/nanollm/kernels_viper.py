@@ -618,6 +618,14 @@ def _attend(qv: ptr16, qo: int, hd: int, kc: ptr8, ks: ptr8, vc: ptr8, vs: ptr8,
         scores[t] = p
         total += p
         t += 1
+    if total < 65536:
+        # only reachable when scores overflowed 32 bits (inputs far outside Q16's range):
+        # give zeros rather than divide by zero
+        j = 0
+        while j < hd:
+            out[ho + j] = 0
+            j += 1
+        return
     bl = 0
     u = total
     while u:
