@@ -413,3 +413,77 @@ def test_backend_reported():
     assert nanollm.backend() in kernels.available()
     out = run_micropython("import nanollm; print(nanollm.backend())")
     assert out.strip() == "viper"
+
+
+# ------------------------------------------------------------------ native module
+
+@pytest.fixture(scope="module")
+def native_paths(tmp_path_factory):
+    """The x64 nanollm_native.mpy (built by `make native`), and an armv6m one as a wrong-arch case."""
+    import shutil
+    import subprocess
+    import sys
+    from conftest import ROOT
+    r = subprocess.run(["make", "-s", "native", "PY=" + sys.executable], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    good = tmp_path_factory.mktemp("native_x64")
+    shutil.copy(os.path.join(ROOT, "build", "natmod", "nanollm_native_x64.mpy"), good / "nanollm_native.mpy")
+    bad = tmp_path_factory.mktemp("native_wrong_arch")
+    # any .mpy of another architecture: a copy with the header's arch field changed
+    data = bytearray((good / "nanollm_native.mpy").read_bytes())
+    data[2] = (data[2] & 0x03) | (4 << 2)  # arch 4 = armv6m (the code inside stays x64)
+    (bad / "nanollm_native.mpy").write_bytes(bytes(data))
+    return str(good), str(bad)
+
+
+NATIVE_VS_VIPER = """
+import sys
+sys.path.insert(0, sys.argv[2])
+import nanollm
+from nanollm import kernels
+print('AVAILABLE', ' '.join(kernels.available()))
+ids = [5, 17, 33, 100, 2, 250, 9, 44, 1, 7]
+res = {}
+for be in ('native', 'viper'):
+    kernels.use(be)
+    m = nanollm.load(sys.argv[1])
+    res[be] = [list(m.forward(t, i)) for i, t in enumerate(ids)]
+print('SAME', res['native'] == res['viper'])
+"""
+
+
+def test_native_module_bit_identical_to_viper(models, native_paths):
+    for t in ("q8_0", "q4_0", "q4_1"):
+        out = run_micropython(NATIVE_VS_VIPER, [models["gpt2_trained", t], native_paths[0]])
+        assert "AVAILABLE native viper python" in out, out
+        assert "SAME True" in out, (t, out)
+
+
+def test_native_module_f32_model_within_tolerance(models, native_paths):
+    script = """
+import sys
+sys.path.insert(0, sys.argv[2])
+import nanollm
+m = nanollm.load(sys.argv[1])
+print(nanollm.backend(), m.mode)
+print(' '.join(repr(v) for v in m.forward(3, 0)))
+"""
+    out = run_micropython(script, [models["gpt2_trained", "f32"], native_paths[0]]).splitlines()
+    assert out[0] == "native float"
+    ref = Reference(models["gpt2_trained", "f32"]).logits([3])[0]
+    got = np.array([float(v) for v in out[1].split()])
+    assert np.abs(got - ref).max() <= 1e-5 * max(1.0, np.abs(ref).max())
+
+
+def test_native_module_wrong_arch_falls_back_to_viper(models, native_paths):
+    script = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import nanollm
+from nanollm import kernels
+print(nanollm.backend())
+print(kernels.backend_note())
+"""
+    out = run_micropython(script, [native_paths[1]]).splitlines()
+    assert out[0] == "viper"
+    assert "native module not loaded" in out[1] and "using viper" in out[1], out
