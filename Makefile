@@ -12,7 +12,13 @@ PROMPT ?= Once upon a time
 MODEL ?= lib/nanollm/model.gguf
 PYTEST_ARGS ?=
 
-.PHONY: setup data demo test test-fast model fixtures tables check clean help
+# Areas add to these from their own makefile fragments (mk/*.mk, firmware/firmware.mk):
+#   APT_PACKAGES  Debian packages their builds and tests need (installed by `make sysdeps`)
+#   TEST_DEPS     targets to build before the test suite runs (cached builds)
+APT_PACKAGES := make gcc
+TEST_DEPS :=
+
+.PHONY: setup sysdeps data demo test test-fast model fixtures tables check clean help
 
 help:
 	@echo "make setup     install the pinned host tools and MicroPython into .venv"
@@ -23,6 +29,7 @@ help:
 	@echo "make fixtures  rebuild tests/fixtures (needs torch + transformers, run by hand)"
 
 $(STAMP): requirements.txt
+	@$(MAKE) -s sysdeps
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
 	@touch $@
@@ -38,7 +45,7 @@ demo: $(STAMP)
 	print('backend:', nanollm.backend()); \
 	print('$(PROMPT)' + m.generate('$(PROMPT)', max_new_tokens=80, seed=42))"
 
-test: $(STAMP) data
+test: $(STAMP) data $(TEST_DEPS)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 test-fast: $(STAMP) data
@@ -58,4 +65,13 @@ clean:
 	rm -rf .pytest_cache build
 
 -include firmware/firmware.mk
--include host_tools/model.mk
+-include $(sort $(wildcard mk/*.mk))
+
+# Install missing Debian packages (as root; CI runs as root). npm is checked by .ci/run
+# as a command: the machine image may carry a Node.js of its own.
+sysdeps:
+	@missing=$$(for p in $(sort $(APT_PACKAGES)); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages: $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
