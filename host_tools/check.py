@@ -85,9 +85,9 @@ def reference_tokenizer(vocab):
     merges = [tuple(m.split(" ", 1)) for m in vocab.merges]
     tok = Tokenizer(models.BPE(vocab=tv, merges=merges))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
-    specials = [vocab.tokens[i] for i in vocab.special_ids]
-    if specials:
-        tok.add_special_tokens(specials)
+    # Special tokens are not registered: the runtime encodes "<|endoftext|>" written in a
+    # prompt as plain text (as llama.cpp does unless asked to parse specials), and so must
+    # the reference it is compared with.
     return tok
 
 
