@@ -1,0 +1,253 @@
+#!/usr/bin/env python3
+"""Stand-in boards for host_tools/devtest.py and mpremote.
+
+  python host_tools/emulator.py unix [--heap 256k] [--fs-kb 512]
+      the unix `micropython` behind a PTY (socat). Its REPL behaves like a board's, except
+      that a soft reset (Ctrl-D) ends it: tell mpremote `resume`. --fs-kb mounts a LittleFS
+      RAM disk of that size as its working directory (a board's small flash filesystem).
+  python host_tools/emulator.py qemu [--firmware build/firmware/qemu/firmware.elf] [--icount]
+      MicroPython's qemu port on the emulated BBC micro:bit machine (Cortex-M0) with 256 KB
+      RAM, console on a PTY. --icount makes time count instructions (1 ns each).
+
+Both print the device to connect to (`mpremote connect DEVICE resume ...`) and run until
+Ctrl-C. The classes are used by devtest.py and the tests.
+"""
+import argparse
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+QEMU_FIRMWARE = os.path.join("build", "firmware", "qemu", "firmware.elf")
+QEMU_RAM = 262144
+QEMU_FLASH = 1048576
+
+
+class EmulatorError(Exception):
+    """A stand-in could not start; the message says why."""
+
+
+def micropython_exe():
+    cand = os.path.join(os.path.dirname(sys.executable), "micropython")
+    if os.path.exists(cand):
+        return cand
+    exe = shutil.which("micropython")
+    if exe is None:
+        raise EmulatorError("the `micropython` command is missing: run `make setup`")
+    return exe
+
+
+# MicroPython code run before the REPL when the stand-in has a small filesystem:
+# a RAM block device formatted with LittleFS, mounted over the working directory.
+_RAMFS = """
+import os, vfs
+class _RAMBlocks:
+    def __init__(self, n, bs=512):
+        self.bs = bs
+        self.data = bytearray(n * bs)
+    def readblocks(self, b, buf, off=0):
+        a = b * self.bs + off
+        buf[:] = self.data[a:a + len(buf)]
+    def writeblocks(self, b, buf, off=None):
+        a = b * self.bs + (off or 0)
+        self.data[a:a + len(buf)] = buf
+    def ioctl(self, op, arg):
+        if op == 4:
+            return len(self.data) // self.bs
+        if op == 5:
+            return self.bs
+        if op == 6:
+            return 0
+_bd = _RAMBlocks(%d)
+vfs.VfsLfs2.mkfs(_bd)
+vfs.mount(vfs.VfsLfs2(_bd), %r)
+os.chdir(%r)
+del _bd, _RAMBlocks
+"""
+
+
+class UnixStandIn:
+    """The unix micropython on a PTY made by socat. Use as a context manager."""
+
+    def __init__(self, heap=None, fs_kb=None, workdir=None, log=None):
+        self.heap = heap
+        self.fs_kb = fs_kb
+        self.workdir = workdir
+        self.log = log
+        self.proc = None
+        self._tmp = None
+        self.device = None
+
+    def start(self, timeout=10):
+        if shutil.which("socat") is None:
+            raise EmulatorError("socat is missing: `apt-get install socat` (make sysdeps installs it)")
+        if self.workdir is None:
+            self._tmp = tempfile.mkdtemp(prefix="nanollm-unix-board-")
+            self.workdir = self._tmp
+        os.makedirs(self.workdir, exist_ok=True)
+        self.device = os.path.join(self.workdir, "tty")
+        cmd = [micropython_exe()]
+        if self.heap:
+            cmd += ["-X", "heapsize=%s" % self.heap]
+        if self.fs_kb:
+            mnt = os.path.join(self.workdir, "flash")
+            os.makedirs(mnt, exist_ok=True)
+            boot = os.path.join(self.workdir, "boot_ramfs.py")
+            with open(boot, "w") as f:
+                f.write(_RAMFS % (self.fs_kb * 2, mnt, mnt))
+            cmd += ["-i", boot]
+        # socat's EXEC splits on spaces: the paths here come from mkdtemp and the venv
+        exec_arg = "EXEC:%s,pty,stderr,setsid,ctty,rawer" % " ".join(cmd)
+        self.proc = subprocess.Popen(
+            ["socat", "PTY,link=%s,rawer,echo=0" % self.device, exec_arg],
+            cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE if self.log is None else self.log)
+        t0 = time.time()
+        while not os.path.exists(self.device):
+            if self.proc.poll() is not None:
+                raise EmulatorError("socat exited (%d) before making %s" % (self.proc.returncode, self.device))
+            if time.time() - t0 > timeout:
+                self.stop()
+                raise EmulatorError("socat made no PTY within %d s" % timeout)
+            time.sleep(0.05)
+        return self.device
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+        if self._tmp:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class QemuStandIn:
+    """MicroPython's qemu port on the emulated micro:bit (Cortex-M0, 256 KB RAM), console on a PTY."""
+
+    def __init__(self, firmware=None, icount=False, plugin=None, plugin_log=None, ram=QEMU_RAM):
+        self.firmware = firmware or os.path.join(ROOT, QEMU_FIRMWARE)
+        self.icount = icount
+        self.plugin = plugin
+        self.plugin_log = plugin_log
+        self.ram = ram
+        self.proc = None
+        self.device = None
+
+    def command(self):
+        exe = shutil.which("qemu-system-arm")
+        if exe is None:
+            raise EmulatorError("qemu-system-arm is missing: `apt-get install qemu-system-arm`")
+        if not os.path.exists(self.firmware):
+            raise EmulatorError("%s is missing: build it with `make firmware-qemu`" % self.firmware)
+        cmd = [exe, "-machine", "microbit", "-global", "nrf51-soc.flash-size=%d" % QEMU_FLASH,
+               "-global", "nrf51-soc.sram-size=%d" % self.ram, "-display", "none", "-monitor", "none",
+               "-serial", "pty", "-kernel", self.firmware]
+        if self.icount:
+            cmd += ["-icount", "shift=0"]
+        if self.plugin:
+            cmd += ["-plugin", self.plugin]
+            if self.plugin_log:
+                cmd += ["-d", "plugin", "-D", self.plugin_log]
+        return cmd
+
+    def start(self, timeout=20):
+        cmd = self.command()
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+        t0 = time.time()
+        seen = []
+        while True:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise EmulatorError("qemu exited before opening its console: %s" % " ".join(seen)[-400:])
+            seen.append(line.strip())
+            m = re.search(r"redirected to (/dev/pts/\d+)", line)
+            if m:
+                self.device = m.group(1)
+                break
+            if time.time() - t0 > timeout:
+                self.stop()
+                raise EmulatorError("qemu opened no console within %d s" % timeout)
+        return self.device
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def make(kind, **kw):
+    if kind == "unix":
+        return UnixStandIn(heap=kw.get("heap"), fs_kb=kw.get("fs_kb"))
+    if kind == "qemu":
+        return QemuStandIn(firmware=kw.get("firmware"), icount=kw.get("icount", False))
+    raise EmulatorError("unknown stand-in %r: use unix or qemu" % kind)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="Run a stand-in board (unix micropython on a PTY, or qemu) "
+                                             "for mpremote and devtest.py.")
+    ap.add_argument("kind", choices=["unix", "qemu"], help="which stand-in")
+    ap.add_argument("--heap", help="unix: heap size, e.g. 256k (default: the port's 2 MB)")
+    ap.add_argument("--fs-kb", type=int, help="unix: a LittleFS RAM disk of this many KB as the working directory")
+    ap.add_argument("--firmware", help="qemu: firmware ELF (default %s)" % QEMU_FIRMWARE)
+    ap.add_argument("--icount", action="store_true", help="qemu: -icount shift=0 (time = instructions)")
+    a = ap.parse_args(argv)
+    try:
+        em = make(a.kind, heap=a.heap, fs_kb=a.fs_kb, firmware=a.firmware, icount=a.icount)
+        dev = em.start()
+    except EmulatorError as e:
+        print("emulator: error: %s" % e, file=sys.stderr)
+        return 2
+    print("device: %s" % dev)
+    print("try: mpremote connect %s resume exec \"import sys; print(sys.platform)\"" % dev)
+    print("Ctrl-C to stop", flush=True)
+    try:
+        while em.alive():
+            time.sleep(0.5)
+        print("the stand-in exited", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        em.stop()
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+    sys.exit(main())
