@@ -1,0 +1,29 @@
+# nanollm_native as a user C module, for ports built with cmake (rp2, esp32):
+#   make -C ports/rp2 BOARD=RPI_PICO USER_C_MODULES=<repo>/firmware/usermod/micropython.cmake
+add_library(usermod_nanollm_native INTERFACE)
+
+get_filename_component(NANOLLM_FW_DIR ${CMAKE_CURRENT_LIST_DIR}/.. ABSOLUTE)
+set(NANOLLM_GEN_DIR ${CMAKE_BINARY_DIR}/nanollm_gen)
+
+# The GELU/exp2 tables header is generated from lib/nanollm/tables.py (the same bytes
+# the Python kernels use); the generator only rewrites it when its content changes.
+find_package(Python3 REQUIRED COMPONENTS Interpreter)
+execute_process(
+    COMMAND ${Python3_EXECUTABLE} ${NANOLLM_FW_DIR}/natmod/mpy_link.py gen ${NANOLLM_GEN_DIR}
+    RESULT_VARIABLE NANOLLM_GEN_RESULT
+)
+if(NOT NANOLLM_GEN_RESULT EQUAL 0)
+    message(FATAL_ERROR "nanollm_native: generating the kernel tables failed (firmware/natmod/mpy_link.py gen)")
+endif()
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
+    ${NANOLLM_FW_DIR}/../lib/nanollm/tables.py ${NANOLLM_FW_DIR}/natmod/mpy_link.py)
+
+target_sources(usermod_nanollm_native INTERFACE
+    ${CMAKE_CURRENT_LIST_DIR}/nanollm_native.c
+    ${NANOLLM_FW_DIR}/nanollm_kernels.c
+)
+target_include_directories(usermod_nanollm_native INTERFACE
+    ${NANOLLM_FW_DIR}
+    ${NANOLLM_GEN_DIR}
+)
+target_link_libraries(usermod INTERFACE usermod_nanollm_native)

@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""Fetch the MicroPython 1.25 source tree (Debian trixie's source package) and, for the
+rp2 port, Debian's pico-sdk and tinyusb sources, into .cache/micropython-1.25/.
+
+Nothing touches the machine's apt configuration: apt-get runs with a private
+sources.list, private package lists and a private download cache, all under the cache
+directory. Each part is skipped when its unpacked tree is already there.
+
+    python3 host_tools/fetch_micropython.py            # MicroPython source only
+    python3 host_tools/fetch_micropython.py --rp2      # plus pico-sdk and tinyusb
+
+Result (paths relative to the repo root):
+    .cache/micropython-1.25/micropython     the MicroPython 1.25.0 tree (py/, ports/, ...)
+    .cache/micropython-1.25/pico-sdk        Debian's pico-sdk-source (rp2 only)
+    .cache/micropython-1.25/tinyusb         Debian's tinyusb-source (rp2 only)
+"""
+import argparse
+import glob
+import os
+import shutil
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MIRROR = "http://deb.debian.org/debian"
+SUITE = "trixie"
+MP_VERSION = "1.25.0+ds-1"
+
+
+class FetchError(Exception):
+    pass
+
+
+def log(msg):
+    print("fetch_micropython: " + msg, flush=True)
+
+
+def run(cmd, cwd=None):
+    r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    if r.returncode != 0:
+        tail = (r.stderr or r.stdout).strip().splitlines()[-5:]
+        raise FetchError("%s failed: %s" % (cmd[0] if cmd[0] != "apt-get" else " ".join(cmd[-2:]),
+                                             " | ".join(tail)))
+    return r.stdout
+
+
+class PrivateApt:
+    """apt-get with its own sources.list, lists and cache under `base`."""
+
+    def __init__(self, base):
+        self.base = base
+        self.sources = os.path.join(base, "sources.list")
+        self.lists = os.path.join(base, "lists")
+        self.cache = os.path.join(base, "cache")
+        self.updated = False
+
+    def opts(self):
+        return ["-o", "Dir::Etc::sourcelist=" + self.sources,
+                "-o", "Dir::Etc::sourceparts=/nonexistent",
+                "-o", "Dir::State::Lists=" + self.lists,
+                "-o", "Dir::Cache=" + self.cache,
+                "-o", "APT::Get::List-Cleanup=0",
+                "-o", "Debug::NoLocking=1",
+                "-q"]
+
+    def update(self):
+        if self.updated:
+            return
+        os.makedirs(os.path.join(self.lists, "partial"), exist_ok=True)
+        os.makedirs(os.path.join(self.cache, "archives", "partial"), exist_ok=True)
+        with open(self.sources, "w") as f:
+            f.write("deb %s %s main\n" % (MIRROR, SUITE))
+            f.write("deb-src %s %s main\n" % (MIRROR, SUITE))
+        log("apt-get update (private %s lists)" % SUITE)
+        run(["apt-get"] + self.opts() + ["update"])
+        self.updated = True
+
+    def source(self, spec, dest):
+        self.update()
+        log("downloading source package %s" % spec)
+        run(["apt-get"] + self.opts() + ["source", "--download-only", spec], cwd=dest)
+
+    def download(self, pkg, dest):
+        self.update()
+        log("downloading binary package %s" % pkg)
+        run(["apt-get"] + self.opts() + ["download", pkg], cwd=dest)
+
+
+def fetch_micropython(out, apt):
+    tree = os.path.join(out, "micropython")
+    if os.path.isfile(os.path.join(tree, "py", "mpconfig.h")):
+        log("micropython source present: " + os.path.relpath(tree, ROOT))
+        return tree
+    dl = os.path.join(out, "downloads")
+    os.makedirs(dl, exist_ok=True)
+    if not glob.glob(os.path.join(dl, "micropython_%s.dsc" % MP_VERSION)):
+        apt.source("micropython=" + MP_VERSION, dl)
+    dsc = os.path.join(dl, "micropython_%s.dsc" % MP_VERSION)
+    tmp = tree + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    log("unpacking " + os.path.basename(dsc))
+    run(["dpkg-source", "--no-check", "--skip-patches", "-x", dsc, tmp])
+    os.replace(tmp, tree)
+    return tree
+
+
+def fetch_deb_tree(out, apt, pkg, subdir_glob, name, marker):
+    """Unpack binary package `pkg` and move the directory matching subdir_glob to out/name."""
+    dest = os.path.join(out, name)
+    if os.path.exists(os.path.join(dest, marker)):
+        log("%s present: %s" % (pkg, os.path.relpath(dest, ROOT)))
+        return dest
+    dl = os.path.join(out, "downloads")
+    os.makedirs(dl, exist_ok=True)
+    if not glob.glob(os.path.join(dl, pkg + "_*.deb")):
+        apt.download(pkg, dl)
+    deb = sorted(glob.glob(os.path.join(dl, pkg + "_*.deb")))[-1]
+    tmp = os.path.join(out, name + ".unpack")
+    shutil.rmtree(tmp, ignore_errors=True)
+    log("unpacking " + os.path.basename(deb))
+    run(["dpkg-deb", "-x", deb, tmp])
+    found = glob.glob(os.path.join(tmp, subdir_glob))
+    if len(found) != 1:
+        raise FetchError("%s: expected one %s in the package, found %d" % (pkg, subdir_glob, len(found)))
+    shutil.rmtree(dest, ignore_errors=True)
+    os.replace(found[0], dest)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default=os.path.join(ROOT, ".cache", "micropython-1.25"),
+                    help="where to unpack (default: .cache/micropython-1.25)")
+    ap.add_argument("--rp2", action="store_true", help="also fetch pico-sdk and tinyusb (for ports/rp2)")
+    a = ap.parse_args(argv)
+    out = os.path.abspath(a.out)
+    os.makedirs(out, exist_ok=True)
+    apt = PrivateApt(os.path.join(out, "apt"))
+    try:
+        for tool in ("apt-get", "dpkg-source", "dpkg-deb"):
+            if shutil.which(tool) is None:
+                raise FetchError("%s not found (install dpkg-dev)" % tool)
+        tree = fetch_micropython(out, apt)
+        if a.rp2:
+            fetch_deb_tree(out, apt, "pico-sdk-source", "usr/src/pico-sdk", "pico-sdk",
+                           "pico_sdk_init.cmake")
+            fetch_deb_tree(out, apt, "tinyusb-source", "usr/src/tinyusb", "tinyusb", "src/tusb.h")
+    except FetchError as e:
+        print("fetch_micropython: error: %s" % e, file=sys.stderr)
+        return 1
+    log("ready: " + os.path.relpath(tree, ROOT))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
