@@ -399,8 +399,8 @@ def run_tests(args, device, board_profile, soft_reset):
     try:
         platform, mpy, version, free, cwd, fs_free = b.info()
         arch = MPY_ARCH[mpy >> 10] if mpy >> 10 < len(MPY_ARCH) else None
-        say("board: %s, MicroPython %s, arch %s, %d bytes free heap, %d KB free on its filesystem"
-            % (platform, version.split(";")[0], arch, free, fs_free // 1024))
+        say("board: %s, %s, arch %s, %d bytes free heap, %d KB free on its filesystem"
+            % (platform, version.split("; ")[-1], arch, free, fs_free // 1024))
         if board_profile and board_profile.get("native_arch") and arch and board_profile["native_arch"] != arch:
             raise DevtestError("board profile %s is for %s but the board's MicroPython is %s"
                                % (board_profile["name"], board_profile["native_arch"], arch))
@@ -440,6 +440,9 @@ def run_tests(args, device, board_profile, soft_reset):
             problem = "%s during %s" % (e, state["current"] or "the run")
         except BoardTimeout as e:
             problem = "the board stopped answering: %s (in %s)" % (e, state["current"] or "the run")
+        if not problem and state["end"] is None:
+            problem = "the run ended before the tests finished (the board reset or its program exited) during %s" \
+                % (state["current"] or "the run")
         if problem and state["current"]:
             results.append(("FAIL", state["current"], problem))
         return results, problem, platform

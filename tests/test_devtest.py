@@ -1,0 +1,128 @@
+"""host_tools/devtest.py: the on-device tests under the unix micropython directly, and
+through mpremote on stand-in boards (the unix port on a socat PTY; the emulated Cortex-M0
+when `make firmware-qemu` has built it), plus the runner's bad-input handling."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, run_micropython
+
+import devtest
+import emulator
+
+DEVTEST = os.path.join(ROOT, "host_tools", "devtest.py")
+QEMU_ELF = os.path.join(ROOT, emulator.QEMU_FIRMWARE)
+
+
+def devtest_run(*args, timeout=900):
+    r = subprocess.run([sys.executable, DEVTEST] + list(args), capture_output=True, text=True,
+                       timeout=timeout, cwd=ROOT)
+    return r.returncode, r.stdout, r.stderr
+
+
+@pytest.fixture(scope="module")
+def models():
+    return devtest.default_model(), devtest.big_model()
+
+
+def test_device_tests_under_unix_micropython(models):
+    """The harness itself on the unix port, with a heap smaller than the big model."""
+    script = ("import sys\nsys.path.insert(0, %r)\nimport devharness\n"
+              "devharness.main(['--model', %r, '--big-model', %r, 'test_dev_model', 'test_dev_stream'])\n"
+              % (os.path.join(ROOT, "tests", "device"), models[0], models[1]))
+    out = run_micropython(script, heapsize="512k")
+    assert "@@DT END 7 0 0" in out, out
+    assert "@@DT FAIL" not in out
+
+
+def test_stand_in_unix_runs_every_device_test(models):
+    rc, out, err = devtest_run("--emulate", "unix", "--heap", "512k")
+    assert rc == 0, out + err
+    assert out.strip().splitlines()[-1] == "7 passed, 0 failed", out
+    assert "PASS test_dev_stream.test_big_model_streams_and_generates" in out
+    assert "copying" in err  # progress is shown
+
+
+def test_pattern_selects_tests():
+    rc, out, err = devtest_run("--emulate", "unix", "--no-big-model", "-k", "backend")
+    assert rc == 0, out + err
+    assert out.strip().splitlines()[-1] == "1 passed, 0 failed", out
+
+
+def test_failing_test_gives_exit_1(tmp_path):
+    (tmp_path / "test_x.py").write_text("def test_ok():\n    pass\n\ndef test_bad():\n    assert 1 == 2, 'one is not two'\n")
+    rc, out, err = devtest_run("--emulate", "unix", "--no-big-model", "--tests", str(tmp_path))
+    assert rc == 1, out + err
+    assert "FAIL test_x.test_bad: AssertionError: one is not two" in out
+    assert out.strip().splitlines()[-1] == "1 passed, 1 failed"
+
+
+def test_unknown_board_name():
+    rc, out, err = devtest_run("--emulate", "unix", "--board", "pico9000")
+    assert rc == 2
+    assert "unknown board 'pico9000'" in err and "rp2040" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_no_board_at_port(tmp_path):
+    rc, out, err = devtest_run("--device", str(tmp_path / "ttyNOPE"))
+    assert rc == 2
+    assert "no board at" in err and len(err.strip().splitlines()) == 1
+
+
+def test_device_that_is_not_micropython(tmp_path):
+    link = str(tmp_path / "tty")
+    p = subprocess.Popen(["socat", "PTY,link=%s,rawer,echo=0" % link, "EXEC:sleep 60"])
+    try:
+        import time
+        for _ in range(100):
+            if os.path.exists(link):
+                break
+            time.sleep(0.05)
+        rc, out, err = devtest_run("--device", link, "--connect-timeout", "2")
+    finally:
+        p.terminate()
+        p.wait()
+    assert rc == 3, out + err
+    assert "no MicroPython raw REPL" in err
+
+
+def test_board_that_hangs_times_out(tmp_path):
+    (tmp_path / "test_hang.py").write_text("def test_forever():\n    while True:\n        pass\n")
+    rc, out, err = devtest_run("--emulate", "unix", "--no-big-model", "--tests", str(tmp_path), "--timeout", "3")
+    assert rc == 3, out + err
+    assert "FAIL test_hang.test_forever: the board stopped answering" in out
+    assert out.strip().splitlines()[-1] == "0 passed, 1 failed"
+
+
+def test_board_that_resets(tmp_path):
+    # the unix port ends on sys.exit(): for the runner that is a board gone mid-test
+    (tmp_path / "test_reset.py").write_text("def test_reset():\n    import sys\n    sys.exit(0)\n")
+    rc, out, err = devtest_run("--emulate", "unix", "--no-big-model", "--tests", str(tmp_path), "--timeout", "20")
+    assert rc == 3, out + err
+    assert "FAIL test_reset.test_reset" in out and "during test_reset.test_reset" in out
+    assert "error: " in out
+
+
+def test_full_filesystem_on_copy():
+    rc, out, err = devtest_run("--emulate", "unix", "--fs-kb", "256")
+    assert rc == 2, out + err
+    assert "filesystem is full" in err and "KB free" in err
+
+
+def test_small_filesystem_that_fits(models):
+    rc, out, err = devtest_run("--emulate", "unix", "--fs-kb", "512", "--no-big-model", "-k", "generate")
+    assert rc == 0, out + err
+    assert "1 passed, 0 failed" in out
+
+
+@pytest.mark.slow
+def test_stand_in_qemu_cortex_m0():
+    """The real on-device tests on the emulated Cortex-M0 (256 KB RAM)."""
+    assert os.path.exists(QEMU_ELF), "build/firmware/qemu/firmware.elf is missing: `make firmware-qemu` (a TEST_DEP)"
+    rc, out, err = devtest_run("--emulate", "qemu", "--board", "qemu-m0", timeout=1500)
+    print(out[-3000:], err[-2000:])
+    assert rc == 0, out + err
+    assert "0 failed" in out.strip().splitlines()[-1]
