@@ -1,0 +1,303 @@
+#!/usr/bin/env python3
+"""Will this model run on that board? The runtime's own memory formula, on the host.
+
+  python host_tools/plan.py MODEL.gguf --board rp2040 [--ctx N] [--code py|mpy]
+  python host_tools/plan.py MODEL.gguf --board all          # one verdict line per board
+
+Reads the GGUF with the runtime's lib/nanollm/gguf.py and plans it with lib/nanollm/plan.py
+(the check nanollm.load() makes against gc.mem_free() on the board), adds the runtime's own
+code in RAM, and compares with the board profile's free heap (boards/*.json). Prints the
+breakdown, the peak, and "fits, N KB to spare" or "does not fit by N KB; try ...".
+Exit status: 0 fits, 1 does not fit, 2 bad input.
+"""
+import argparse
+import glob
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "lib"))
+
+from nanollm import plan as P  # noqa: E402
+from nanollm.errors import NanoLLMError  # noqa: E402
+from nanollm.gguf import GGUFFile, GGML_Q8_0, GGML_Q4_0, GGML_Q4_1, TYPE_NAME  # noqa: E402
+
+BOARDS = os.path.join(ROOT, "boards")
+QUANTIZED = (GGML_Q8_0, GGML_Q4_0, GGML_Q4_1)
+CODE_CACHE = os.path.join(ROOT, "build", "plan", "runtime_code.json")
+
+
+class PlanError(Exception):
+    pass
+
+
+def board_names():
+    return sorted(os.path.basename(p)[:-5] for p in glob.glob(os.path.join(BOARDS, "*.json")))
+
+
+def load_board(name):
+    path = os.path.join(BOARDS, name + ".json")
+    if "/" in name or not os.path.exists(path):
+        raise PlanError("unknown board %r; known boards: %s" % (name, ", ".join(board_names())))
+    with open(path) as f:
+        return json.load(f)
+
+
+# ------------------------------------------------------------------ the model
+
+class _Mat:
+    """A weight matrix as the formula sees it (name, bytes, bytes per row)."""
+
+    def __init__(self, name, nbytes, row_bytes):
+        self.name = name
+        self.nbytes = nbytes
+        self.row_bytes = row_bytes
+
+
+def read_model(path):
+    """Shape, weight matrices and path kind (integer or float) of a GPT-2 GGUF, as model.py sees them."""
+    if not os.path.exists(path):
+        raise PlanError("%s does not exist" % path)
+    try:
+        gf = GGUFFile(path)
+    except NanoLLMError as e:
+        raise PlanError(str(e))
+    try:
+        kv = gf.kv
+        if kv.get("general.architecture") != "gpt2":
+            raise PlanError("%s: architecture is %r; nanollm runs GPT-2 models" % (path, kv.get("general.architecture")))
+        try:
+            L = kv["gpt2.block_count"]
+            shape = {"n_vocab": gf.tensors["token_embd.weight"].shape[1], "n_embd": kv["gpt2.embedding_length"],
+                     "n_ff": kv["gpt2.feed_forward_length"], "n_layer": L,
+                     "n_head": kv["gpt2.attention.head_count"], "n_ctx": kv["gpt2.context_length"],
+                     "n_merges": len(kv.get("tokenizer.ggml.merges") or ()), "n_tensors": len(gf.tensors)}
+            names = ["token_embd.weight", "position_embd.weight"]
+            for i in range(L):
+                names += ["blk.%d.%s.weight" % (i, n) for n in ("attn_qkv", "attn_output", "ffn_up", "ffn_down")]
+            if "output.weight" in gf.tensors:
+                names.append("output.weight")
+            mats = [gf.tensors[n] for n in names]
+        except KeyError as e:
+            raise PlanError("%s: %s is missing: not a complete GPT-2 GGUF file" % (path, e))
+        integer = all(t.type in QUANTIZED for t in mats)
+        types = sorted(set(TYPE_NAME[t.type] for t in mats))
+        return {"path": path, "shape": shape, "mats": [_Mat(t.name, t.nbytes, t.row_bytes) for t in mats],
+                "elements": [(t.name, t.n_rows, t.row_len) for t in mats], "integer": integer,
+                "types": types, "file_bytes": os.path.getsize(path)}
+    finally:
+        gf.close()
+
+
+def requantized(model, qtype):
+    """The same model's matrices as q4_0 / q8_0 (bytes only), for suggestions."""
+    block = {"q4_0": 18, "q8_0": 34, "q4_1": 20}[qtype]
+    mats = []
+    for name, rows, cols in model["elements"]:
+        rb = cols // 32 * block
+        mats.append(_Mat(name, rb * rows, rb))
+    saved = sum(m.nbytes for m in model["mats"]) - sum(m.nbytes for m in mats)
+    return dict(model, mats=mats, integer=True, types=[qtype], file_bytes=model["file_bytes"] - saved)
+
+
+# ------------------------------------------------------------------ the runtime's code
+
+_MEASURE = """
+import gc, sys
+sys.path.insert(0, %r)
+gc.collect()
+a = gc.mem_alloc()
+import nanollm
+from nanollm import model, tokenizer, gguf, generate, sampling, plan, kernels
+gc.collect()
+print(gc.mem_alloc() - a)
+"""
+
+
+def _micropython():
+    cand = os.path.join(os.path.dirname(sys.executable), "micropython")
+    return cand if os.path.exists(cand) else None
+
+
+def _sources_stamp():
+    return max(os.path.getmtime(p) for p in glob.glob(os.path.join(ROOT, "lib", "nanollm", "*.py")))
+
+
+def measure_code_unix():
+    """Heap the runtime's code takes after import on the unix port (64-bit), as .py and as .mpy."""
+    try:
+        with open(CODE_CACHE) as f:
+            c = json.load(f)
+        if c.get("stamp") == _sources_stamp():
+            return c["bytes"]
+    except (OSError, ValueError):
+        pass
+    exe = _micropython()
+    if exe is None:
+        return None
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import devtest
+    devtest.runtime_files("mpy", "x64")
+    out = {}
+    for kind, libdir in (("py", os.path.join(ROOT, "lib")), ("mpy", os.path.join(devtest.BUILD, "mpy", "x64"))):
+        r = subprocess.run([exe, "-c", _MEASURE % libdir], capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            return None
+        out[kind] = int(r.stdout.split()[-1])
+    os.makedirs(os.path.dirname(CODE_CACHE), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(CODE_CACHE))
+    with os.fdopen(fd, "w") as f:
+        json.dump({"stamp": _sources_stamp(), "bytes": out}, f)
+    os.replace(tmp, CODE_CACHE)
+    return out
+
+
+def code_bytes(board, kind):
+    """(bytes, where the figure comes from) for the runtime's code on this board."""
+    fig = board.get("runtime_code_bytes") or {}
+    if kind in fig:
+        return fig[kind], board.get("sources", {}).get("runtime_code_bytes", "board profile")
+    m = measure_code_unix()
+    if m is None:
+        raise PlanError("no figure for the runtime's code on %s and no unix micropython to measure it" % board["name"])
+    return m[kind], ".%s, measured on the unix port, 64-bit" % kind
+
+
+# ------------------------------------------------------------------ the verdict
+
+def evaluate(model, board, ctx=None, kind="mpy", stream=None):
+    free = board["free_heap_bytes"]
+    code, code_src = code_bytes(board, kind)
+    shape = dict(model["shape"])
+    ctx = ctx or shape["n_ctx"]
+    shape["n_ctx"] = ctx
+    budget = free - code  # what gc.mem_free() says at nanollm.load()
+    p = P.plan_model(shape, model["mats"], model["integer"], ctx, stream=stream, free=budget)
+    need = p["peak"] + P.HEADROOM
+    total = code + need
+    fs = board.get("fs_bytes")
+    return {"board": board["name"], "free": free, "code": code, "code_source": code_src, "plan": p,
+            "ctx": ctx, "need": need, "total": total, "spare": free - total, "fits": total <= free,
+            "file_fits": fs is None or model["file_bytes"] <= fs, "fs_bytes": fs}
+
+
+def suggest(model, board, ctx, kind):
+    """Changes that make it fit: the largest --ctx, q4_0, or both."""
+    n_ctx = model["shape"]["n_ctx"]
+    out = []
+
+    def best_ctx(m):
+        lo, hi = 0, min(ctx, n_ctx)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if evaluate(m, board, mid, kind)["fits"]:
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
+
+    c = best_ctx(model)
+    if c >= 1:
+        out.append("--ctx %d" % c)
+    if model["types"] != ["q4_0"]:
+        q4 = requantized(model, "q4_0")
+        if evaluate(q4, board, ctx, kind)["fits"]:
+            out.append("q4_0")
+        elif not out:
+            c4 = best_ctx(q4)
+            if c4 >= 1:
+                out.append("q4_0 with --ctx %d" % c4)
+    return out
+
+
+def kb(n):
+    return (n + 1023) // 1024
+
+
+def report(model, ev, sugg):
+    p = ev["plan"]
+    s = model["shape"]
+    lines = ["%s on %s: %s, %d layers, width %d, vocab %d, context %d of %d, %s path"
+             % (os.path.basename(model["path"]), ev["board"], "/".join(model["types"]), s["n_layer"], s["n_embd"],
+                s["n_vocab"], ev["ctx"], s["n_ctx"], "integer" if model["integer"] else "float")]
+    rows = [
+        ("weights in RAM", p["weights_resident"]),
+        ("weights streamed from flash (not in RAM)", None),
+        ("KV cache", p["kv_cache"]),
+        ("activations", p["activations"]),
+        ("logits", p["logits"]),
+        ("norm weights and biases", p["vectors"]),
+        ("tokenizer tables and file index", p["tokenizer"]),
+        ("stream buffer", p["stream_buffer"]),
+        ("headroom (interpreter, text, transients)", P.HEADROOM),
+        ("runtime code (%s)" % ev["code_source"], ev["code"]),
+    ]
+    for label, v in rows:
+        if v is None:
+            lines.append("  %-58s %8s KB" % (label, "(%d)" % kb(p["weights_streamed"])))
+        else:
+            lines.append("  %-58s %8d KB" % (label, kb(v)))
+    lines.append("  %-58s %8d KB" % ("peak", kb(ev["total"])))
+    lines.append("  %-58s %8d KB" % ("free heap after boot (board profile)", kb(ev["free"])))
+    lines.append(verdict(model, ev, sugg))
+    return "\n".join(lines)
+
+
+def verdict(model, ev, sugg):
+    if ev["fits"]:
+        v = "fits, %d KB to spare" % (ev["spare"] // 1024)
+        if ev["plan"]["weights_streamed"]:
+            v += " (streaming %d KB of weights from flash)" % kb(ev["plan"]["weights_streamed"])
+    else:
+        v = "does not fit by %d KB" % kb(-ev["spare"])
+        v += "; try " + " or ".join(sugg) if sugg else "; nothing smaller fits: the tokenizer, logits and code alone exceed the heap"
+    if not ev["file_fits"]:
+        v += "; the file (%d KB) is larger than the board's %d KB filesystem" % (kb(model["file_bytes"]), kb(ev["fs_bytes"]))
+    return v
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="Memory plan of a GPT-2 GGUF on a board: breakdown, peak, verdict.")
+    ap.add_argument("model", help="GGUF file")
+    ap.add_argument("--board", default="rp2040", help="board profile (%s) or 'all' (default rp2040)"
+                    % ", ".join(board_names()))
+    ap.add_argument("--ctx", type=int, help="context length to allocate (default: the model's)")
+    ap.add_argument("--code", choices=["py", "mpy"], default="mpy",
+                    help="runtime installed as .py or as .mpy from mpy-cross (default mpy)")
+    ap.add_argument("--stream", choices=["auto", "all", "none"], default="auto",
+                    help="weights: streamed when they do not fit (auto), always, or never")
+    ap.add_argument("--json", action="store_true", help="print the result as JSON")
+    a = ap.parse_args(argv)
+    stream = {"auto": None, "all": True, "none": False}[a.stream]
+    try:
+        boards = [load_board(n) for n in (board_names() if a.board == "all" else a.board.split(","))]
+        model = read_model(a.model)
+        if a.ctx is not None and not 1 <= a.ctx <= model["shape"]["n_ctx"]:
+            raise PlanError("--ctx %d: must be between 1 and the model's context length %d" % (a.ctx, model["shape"]["n_ctx"]))
+        results = []
+        for b in boards:
+            ev = evaluate(model, b, a.ctx, a.code, stream)
+            sugg = [] if ev["fits"] else suggest(model, b, ev["ctx"], a.code)
+            results.append((b, ev, sugg))
+    except PlanError as e:
+        print("plan: error: %s" % e, file=sys.stderr)
+        return 2
+    if a.json:
+        out = [{"board": b["name"], "fits": ev["fits"], "file_fits": ev["file_fits"], "peak": ev["total"],
+                "free": ev["free"], "spare": ev["spare"], "ctx": ev["ctx"], "code": ev["code"],
+                "suggestions": sugg, "verdict": verdict(model, ev, sugg),
+                "breakdown": {k: v for k, v in ev["plan"].items() if k != "resident"}} for b, ev, sugg in results]
+        print(json.dumps(out if a.board == "all" or len(out) > 1 else out[0], indent=1))
+    elif len(results) > 1:
+        for b, ev, sugg in results:
+            print("%-8s %s" % (b["name"], verdict(model, ev, sugg)))
+    else:
+        print(report(model, *results[0][1:]))
+    return 0 if all(ev["fits"] and ev["file_fits"] for _, ev, _ in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
