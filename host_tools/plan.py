@@ -184,8 +184,8 @@ def evaluate(model, board, ctx=None, kind="mpy", stream=None):
             "file_fits": fs is None or model["file_bytes"] <= fs, "fs_bytes": fs}
 
 
-def suggest(model, board, ctx, kind):
-    """Changes that make it fit: the largest --ctx, q4_0, or both."""
+def suggest(model, board, ctx, kind, stream=None):
+    """Changes that make it fit: the largest --ctx, q4_0, both, or streaming the weights."""
     n_ctx = model["shape"]["n_ctx"]
     out = []
 
@@ -193,7 +193,7 @@ def suggest(model, board, ctx, kind):
         lo, hi = 0, min(ctx, n_ctx)
         while lo < hi:
             mid = (lo + hi + 1) // 2
-            if evaluate(m, board, mid, kind)["fits"]:
+            if evaluate(m, board, mid, kind, stream)["fits"]:
                 lo = mid
             else:
                 hi = mid - 1
@@ -204,12 +204,14 @@ def suggest(model, board, ctx, kind):
         out.append("--ctx %d" % c)
     if model["types"] != ["q4_0"]:
         q4 = requantized(model, "q4_0")
-        if evaluate(q4, board, ctx, kind)["fits"]:
+        if evaluate(q4, board, ctx, kind, stream)["fits"]:
             out.append("q4_0")
         elif not out:
             c4 = best_ctx(q4)
             if c4 >= 1:
                 out.append("q4_0 with --ctx %d" % c4)
+    if stream is False and evaluate(model, board, ctx, kind, None)["fits"]:
+        out.append("--stream auto (weights streamed from flash)")
     return out
 
 
@@ -280,7 +282,7 @@ def main(argv=None):
         results = []
         for b in boards:
             ev = evaluate(model, b, a.ctx, a.code, stream)
-            sugg = [] if ev["fits"] else suggest(model, b, ev["ctx"], a.code)
+            sugg = [] if ev["fits"] else suggest(model, b, ev["ctx"], a.code, stream)
             results.append((b, ev, sugg))
     except PlanError as e:
         print("plan: error: %s" % e, file=sys.stderr)
