@@ -1,0 +1,24 @@
+# nanollm's emulated Cortex-M0 board: MicroPython's qemu port, MICROBIT machine (nRF51,
+# armv6m), with the emulated flash enlarged to 1 MB and SRAM to 256 KB on the qemu
+# command line. Built by `make firmware-qemu` (mk/firmware.mk):
+#   make -C ports/qemu BOARD=MICROBIT BOARD_DIR=<repo>/firmware/ports/qemu/NANOLLM_MICROBIT \
+#        USER_C_MODULES=<repo>/firmware
+# Differences from the stock MICROBIT board:
+#   - viper and native code for armv6m (MICROPY_EMIT_THUMB, no ARMv7-M instructions), so
+#     @micropython.viper works and armv6m .mpy native modules load;
+#   - a LittleFS filesystem in the emulated flash after the firmware image, mounted at /
+#     at every boot (formatted when it does not mount: qemu starts with blank flash);
+#   - a larger heap (NANOLLM_QEMU_HEAP bytes), since the filesystem is not in RAM.
+include $(TOP)/ports/qemu/boards/MICROBIT/mpconfigboard.mk
+
+NANOLLM_QEMU_HEAP ?= 196608
+MICROPY_HEAP_SIZE := $(NANOLLM_QEMU_HEAP)
+MICROPY_VFS_LFS2 := 1
+FROZEN_MANIFEST := $(BOARD_DIR)/manifest.py
+
+CFLAGS += -DMICROPY_EMIT_THUMB=1 -DMICROPY_EMIT_THUMB_ARMV7M=0 -DMICROPY_EMIT_INLINE_THUMB=1
+CFLAGS += -DNANOLLM_FLASH_SIZE=1048576
+CFLAGS += -include $(BOARD_DIR)/nanollm_board.h
+
+SRC_C += $(BOARD_DIR)/nanollm_board.c
+LDSCRIPT = $(BOARD_DIR)/nanollm_nrf51.ld
