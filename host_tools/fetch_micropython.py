@@ -128,6 +128,18 @@ def fetch_deb_tree(out, apt, pkg, subdir_glob, name, marker):
     return dest
 
 
+def link_submodule(tree, name):
+    """Point the empty submodule directory lib/NAME of the MicroPython tree at ../../NAME."""
+    sub = os.path.join(tree, "lib", name)
+    if os.path.islink(sub):
+        return
+    if os.path.isdir(sub):
+        if os.listdir(sub):
+            raise FetchError("lib/%s in the MicroPython tree is not empty" % name)
+        os.rmdir(sub)
+    os.symlink(os.path.join("..", "..", name), sub)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -147,6 +159,9 @@ def main(argv=None):
             fetch_deb_tree(out, apt, "pico-sdk-source", "usr/src/pico-sdk", "pico-sdk",
                            "pico_sdk_init.cmake")
             fetch_deb_tree(out, apt, "tinyusb-source", "usr/src/tinyusb", "tinyusb", "src/tusb.h")
+            # ports/rp2 looks for them where the git submodules would be
+            for name in ("pico-sdk", "tinyusb"):
+                link_submodule(tree, name)
     except FetchError as e:
         print("fetch_micropython: error: %s" % e, file=sys.stderr)
         return 1

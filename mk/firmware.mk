@@ -1,0 +1,92 @@
+# MicroPython 1.25 firmware with nanollm_native built in (see firmware/README.md):
+#   make firmware-unix   build/firmware/unix/micropython   unix port (x64) + the module
+#   make firmware-qemu   build/firmware/qemu/firmware.elf   emulated Cortex-M0 board (qemu microbit)
+#   make firmware-rp2    build/firmware/rp2/firmware.uf2    Raspberry Pi Pico (RP2040)
+#   make firmware        all three
+#   make qemu-repl       run the emulated board with its REPL on this terminal
+# Sources come from Debian (host_tools/fetch_micropython.py) into .cache/micropython-1.25/;
+# every build is skipped when its output is newer than everything it is made from.
+APT_PACKAGES += dpkg-dev pkg-config libffi-dev cmake gcc-arm-none-eabi libnewlib-arm-none-eabi \
+	libstdc++-arm-none-eabi-newlib qemu-system-arm
+TEST_DEPS += firmware-unix firmware-qemu
+
+FW_PY ?= $(if $(wildcard $(PY)),$(PY),python3)
+FW_CACHE := .cache/micropython-1.25
+FW_MPY := $(FW_CACHE)/micropython
+FW_SRC_STAMP := $(FW_MPY)/py/mpconfig.h
+FW_RP2_STAMP := $(FW_CACHE)/pico-sdk/pico_sdk_init.cmake $(FW_CACHE)/tinyusb/src/tusb.h
+FW_OUT := build/firmware
+FW_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+# a fixed version string (the tree is not a git checkout of MicroPython)
+FW_ENV := MICROPY_GIT_TAG=v1.25.0 MICROPY_GIT_HASH=debian-1.25.0+ds-1
+FW_MODULE_SRCS := firmware/usermod/nanollm_native.c firmware/usermod/micropython.mk \
+	firmware/usermod/micropython.cmake firmware/nanollm_kernels.c firmware/nanollm_kernels.h \
+	firmware/natmod/mpy_link.py lib/nanollm/tables.py
+FW_QEMU_BOARD := firmware/ports/qemu/NANOLLM_MICROBIT
+FW_QEMU_SRCS := $(wildcard $(FW_QEMU_BOARD)/*)
+FW_MPY_CROSS := $(FW_MPY)/mpy-cross/build/mpy-cross
+# qemu: the emulated board (see firmware/README.md); SERIAL=pty or tcp:127.0.0.1:PORT,server,nowait
+QEMU_FIRMWARE := $(FW_OUT)/qemu/firmware.elf
+QEMU_CMD := qemu-system-arm -machine microbit -global nrf51-soc.flash-size=1048576 \
+	-global nrf51-soc.sram-size=262144 -nographic -monitor null -semihosting
+
+.PHONY: firmware firmware-unix firmware-qemu firmware-rp2 firmware-sources qemu-repl firmware-clean
+
+firmware: firmware-unix firmware-qemu firmware-rp2
+firmware-unix: $(FW_OUT)/unix/micropython
+firmware-qemu: $(QEMU_FIRMWARE)
+firmware-rp2: $(FW_OUT)/rp2/firmware.uf2
+firmware-sources: $(FW_SRC_STAMP)
+
+$(FW_SRC_STAMP):
+	$(FW_PY) host_tools/fetch_micropython.py
+	@touch $@
+
+$(FW_RP2_STAMP) &: | $(FW_SRC_STAMP)
+	$(FW_PY) host_tools/fetch_micropython.py --rp2
+	@touch $(FW_RP2_STAMP)
+
+$(FW_MPY_CROSS): $(FW_SRC_STAMP)
+	@echo "building mpy-cross 1.25"
+	$(FW_ENV) $(MAKE) -s -j$(FW_JOBS) -C $(FW_MPY)/mpy-cross
+	@touch $@
+
+$(FW_OUT)/unix/micropython: $(FW_SRC_STAMP) $(FW_MPY_CROSS) $(FW_MODULE_SRCS) mk/firmware.mk
+	@echo "building the unix port with nanollm_native"
+	$(FW_ENV) $(MAKE) -s -j$(FW_JOBS) -C $(FW_MPY)/ports/unix BUILD=$(abspath $(FW_OUT)/unix/obj) \
+		USER_C_MODULES=$(abspath firmware) FROZEN_MANIFEST= \
+		MICROPY_PY_BTREE=0 MICROPY_PY_SSL=0 MICROPY_PY_FFI=0 PYTHON=$(abspath $(FW_PY))
+	cp $(FW_OUT)/unix/obj/micropython $@.tmp && mv $@.tmp $@
+
+# micropython-lib is not in Debian's source; the build only checks that its README exists
+$(FW_OUT)/no-micropython-lib/README.md:
+	@mkdir -p $(@D)
+	echo "nanollm freezes no micropython-lib package" > $@
+
+$(QEMU_FIRMWARE): $(FW_SRC_STAMP) $(FW_MPY_CROSS) $(FW_MODULE_SRCS) $(FW_QEMU_SRCS) mk/firmware.mk \
+		$(FW_OUT)/no-micropython-lib/README.md
+	@echo "building the qemu port (board NANOLLM_MICROBIT) with nanollm_native"
+	$(FW_ENV) $(MAKE) -s -j$(FW_JOBS) -C $(FW_MPY)/ports/qemu BOARD=MICROBIT \
+		BOARD_DIR=$(abspath $(FW_QEMU_BOARD)) BUILD=$(abspath $(FW_OUT)/qemu/obj) \
+		USER_C_MODULES=$(abspath firmware) MPY_LIB_DIR=$(abspath $(FW_OUT)/no-micropython-lib) \
+		PYTHON=$(abspath $(FW_PY))
+	cp $(FW_OUT)/qemu/obj/firmware.elf $@.tmp && mv $@.tmp $@
+
+$(FW_OUT)/rp2/firmware.uf2: $(FW_SRC_STAMP) $(FW_RP2_STAMP) $(FW_MPY_CROSS) $(FW_MODULE_SRCS) mk/firmware.mk \
+		$(FW_OUT)/no-micropython-lib/README.md
+	@echo "building the rp2 port (RPI_PICO) with nanollm_native"
+	@# cmake directly: the port's Makefile insists on git submodules
+	$(FW_ENV) cmake -S $(FW_MPY)/ports/rp2 -B $(FW_OUT)/rp2/obj -DMICROPY_BOARD=RPI_PICO -DPICO_BUILD_DOCS=0 \
+		-DUSER_C_MODULES=$(abspath firmware/usermod/micropython.cmake) \
+		-DPICO_SDK_PATH_OVERRIDE=$(abspath $(FW_CACHE)/pico-sdk) -DMICROPY_MPYCROSS=$(abspath $(FW_MPY_CROSS)) \
+		-DPython3_EXECUTABLE=$(abspath $(FW_PY)) >/dev/null
+	$(FW_ENV) $(MAKE) -s -j$(FW_JOBS) -C $(FW_OUT)/rp2/obj
+	cp $(FW_OUT)/rp2/obj/firmware.elf $(FW_OUT)/rp2/firmware.elf.tmp && mv $(FW_OUT)/rp2/firmware.elf.tmp $(FW_OUT)/rp2/firmware.elf
+	cp $(FW_OUT)/rp2/obj/firmware.uf2 $@.tmp && mv $@.tmp $@
+
+qemu-repl: $(QEMU_FIRMWARE)
+	@echo "nanollm qemu board; quit with Ctrl-A X"
+	$(QEMU_CMD) -serial mon:stdio -kernel $(QEMU_FIRMWARE)
+
+firmware-clean:
+	rm -rf $(FW_OUT)

@@ -1,0 +1,207 @@
+"""MicroPython 1.25 firmware with nanollm_native built in (mk/firmware.mk).
+
+- unix port: the module is built in, its kernels are bit-identical to kernels_py
+  (tests/native_cases.py), and the whole runtime on a q8_0 model gives the same logits
+  with the built-in module as with viper;
+- emulated Cortex-M0 board (qemu microbit): boots, reports its free heap, runs viper,
+  has the built-in module and a writable filesystem, driven by mpremote.
+The firmware is built by `make firmware-unix firmware-qemu` (test prerequisites).
+"""
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import FIXTURES, LIB, ROOT
+
+FW = os.path.join(ROOT, "build", "firmware")
+UNIX = os.path.join(FW, "unix", "micropython")
+QEMU_ELF = os.path.join(FW, "qemu", "firmware.elf")
+QEMU = ["qemu-system-arm", "-machine", "microbit", "-global", "nrf51-soc.flash-size=1048576",
+        "-global", "nrf51-soc.sram-size=262144", "-nographic", "-monitor", "null", "-semihosting"]
+PROVIDES = ("to_x16", "matvec_q8_0", "matvec_q4_0", "matvec_q4_1", "add_q", "gelu_q",
+            "layernorm_q", "kv_store", "attend_head", "dequant_row_q", "isqrt")
+
+
+def _need(path, target):
+    if not os.path.exists(path):  # a prerequisite of `make test`: build it rather than skip
+        r = subprocess.run(["make", "-s", target, "PY=" + sys.executable], cwd=ROOT,
+                           capture_output=True, text=True, timeout=1200)
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return path
+
+
+def _unix(args, timeout=300):
+    exe = _need(UNIX, "firmware-unix")
+    env = dict(os.environ, MICROPYPATH=LIB)
+    r = subprocess.run([exe] + list(args), cwd=LIB, env=env, capture_output=True, text=True,
+                       timeout=timeout)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return r.stdout
+
+
+# ------------------------------------------------------------------ unix port
+
+def test_unix_has_builtin_module():
+    out = _unix(["-c", "import sys, nanollm_native as n\n"
+                       "print(sys.implementation.version[:2], hasattr(n, '__file__'))\n"
+                       "print(' '.join(n.PROVIDES))\n"
+                       "print(all(callable(getattr(n, k)) for k in n.PROVIDES))"]).splitlines()
+    assert out[0] == "(1, 25) False"  # MicroPython 1.25, module not loaded from a file
+    assert tuple(out[1].split()) == PROVIDES
+    assert out[2] == "True"
+
+
+@pytest.fixture(scope="module")
+def unix_cases():
+    out = _unix([os.path.join(ROOT, "tests", "native_cases.py")])
+    res = {}
+    for line in out.splitlines():
+        p = line.split()
+        if p and p[0] == "RESULT":
+            res[p[1]] = (int(p[2]), int(p[3]))
+        elif p and p[0] == "BADARGS":
+            res["badargs"] = (int(p[1]), int(p[2]))
+    return res, out
+
+
+@pytest.mark.parametrize("name", PROVIDES)
+def test_unix_kernel_bit_identical(unix_cases, name):
+    res, log = unix_cases
+    n, fails = res[name]
+    assert n > 0 and fails == 0, log
+
+
+def test_unix_bad_arguments_raise_with_message(unix_cases):
+    res, log = unix_cases
+    n, fails = res["badargs"]
+    assert n >= 40 and fails == 0, log
+    out = _unix(["-c", "import nanollm_native as n\nfrom array import array\n"
+                       "try:\n n.gelu_q(array('h', [1]), 1)\nexcept TypeError as e:\n print('T', e)\n"
+                       "try:\n n.gelu_q(array('i', [1]), 2)\nexcept ValueError as e:\n print('V', e)\n"])
+    assert "T nanollm_native: expected array('i')" in out
+    assert "V gelu_q: buf too short for n" in out
+
+
+@pytest.fixture(scope="module")
+def q8_model(tmp_path_factory):
+    out = tmp_path_factory.mktemp("fw_model") / "gpt2_trained_q8_0.gguf"
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "host_tools", "convert.py"),
+                        os.path.join(FIXTURES, "gpt2_trained"), str(out), "--outtype", "q8_0", "-q"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    return str(out)
+
+
+RUNTIME_SCRIPT = """
+import sys
+import nanollm
+from nanollm import kernels
+print('BACKEND', nanollm.backend(), ' '.join(kernels.available()))
+ids = [5, 17, 33, 100, 2, 250, 9, 44, 1, 7]
+res = {}
+for be in ('native', 'viper'):
+    kernels.use(be)
+    m = nanollm.load(sys.argv[1])
+    res[be] = [list(m.forward(t, i)) for i, t in enumerate(ids)]
+print('N', len(res['native']), len(res['native'][0]))
+print('SAME', res['native'] == res['viper'])
+"""
+
+
+def test_unix_runtime_builtin_native_equals_viper(q8_model, tmp_path):
+    script = tmp_path / "runtime_same.py"
+    script.write_text(RUNTIME_SCRIPT)
+    out = _unix([str(script), q8_model], timeout=600)
+    assert "BACKEND native native viper python" in out, out
+    n = re.search(r"N (\d+) (\d+)", out)
+    assert n and int(n.group(1)) == 10 and int(n.group(2)) > 100, out
+    assert "SAME True" in out, out
+
+
+# ------------------------------------------------------------------ emulated board
+
+def _free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+@pytest.fixture(scope="module")
+def qemu_board():
+    elf = _need(QEMU_ELF, "firmware-qemu")
+    port = _free_port()
+    p = subprocess.Popen(QEMU + ["-serial", "tcp:127.0.0.1:%d,server,nowait" % port, "-kernel", elf],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 20
+    while time.time() < deadline:  # wait for qemu to listen
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert p.poll() is None, p.stdout.read().decode(errors="replace")
+            time.sleep(0.2)
+    yield "socket://127.0.0.1:%d" % port
+    p.kill()
+    p.wait()
+
+
+def _mpremote(dev, *args, timeout=120):
+    exe = os.path.join(os.path.dirname(sys.executable), "mpremote")
+    r = subprocess.run([exe, "connect", dev] + list(args), capture_output=True, text=True,
+                       timeout=timeout, cwd=ROOT)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return r.stdout
+
+
+BOARD_SCRIPT = """
+import gc, os, sys, micropython
+gc.collect()
+print('FREE', gc.mem_free())
+print('PLATFORM', sys.platform, sys.implementation.version[:2])
+@micropython.viper
+def vsum(n: int) -> int:
+    s = 0
+    for i in range(n):
+        s += i * i
+    return s
+print('VIPER', vsum(1000))
+st = os.statvfs('/')
+print('FS', st[0] * st[2], st[0] * st[3])
+with open('/probe.txt', 'w') as f:
+    f.write('nanollm' * 100)
+with open('/probe.txt') as f:
+    print('READBACK', f.read() == 'nanollm' * 100)
+import nanollm_native as n
+print('NATIVE', len(n.PROVIDES), n.isqrt(10**6))
+"""
+
+
+def test_qemu_board_boots_with_heap_viper_fs_and_module(qemu_board, tmp_path):
+    script = tmp_path / "board.py"
+    script.write_text(BOARD_SCRIPT)
+    out = _mpremote(qemu_board, "run", str(script))
+    free = int(re.search(r"FREE (\d+)", out).group(1))
+    assert free >= 130 * 1024, out
+    assert "PLATFORM qemu (1, 25)" in out, out
+    assert "VIPER %d" % sum(i * i for i in range(1000)) in out, out
+    fs_size, fs_free = map(int, re.search(r"FS (\d+) (\d+)", out).groups())
+    assert fs_size >= 512 * 1024 and fs_free > 0, out
+    assert "READBACK True" in out, out
+    assert "NATIVE 11 1000" in out, out
+
+
+def test_qemu_board_filesystem_with_mpremote_cp(qemu_board, tmp_path):
+    src = os.path.join(LIB, "nanollm", "kernels_py.py")
+    back = tmp_path / "back.py"
+    _mpremote(qemu_board, "cp", src, ":kpy.py")
+    _mpremote(qemu_board, "cp", ":kpy.py", str(back))
+    with open(src, "rb") as a:
+        assert back.read_bytes() == a.read()
+    assert "kpy.py" in _mpremote(qemu_board, "ls", ":")
