@@ -230,7 +230,12 @@ class GGUFFile:
         except NanoLLMError:
             self.close()
             raise
-        except (ValueError, MemoryError, OverflowError, UnicodeError, KeyError) as e:
+        except MemoryError:
+            self.close()
+            from .plan import describe_free
+            raise NanoLLMError("%s: out of memory while reading the file's index (%d-byte file, %s)"
+                               % (path, self.size, describe_free()))
+        except (ValueError, OverflowError, UnicodeError, KeyError) as e:
             self.close()
             raise NanoLLMError("%s: not a readable GGUF model file (%s: %s)" % (path, type(e).__name__, e))
 

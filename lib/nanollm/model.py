@@ -140,9 +140,11 @@ class Model:
             self._load(gf, mode, ctx, stream)
         except MemoryError:
             gf.close()
+            p = getattr(self, "plan", None)
             gc.collect()
-            raise NanoLLMError("out of memory while loading %s: %s; try a smaller ctx= or stream=True"
-                               % (path, plan.describe_free()))
+            need = ("it needs about %d bytes" % (p["peak"] + plan.HEADROOM)) if p else "before its memory plan was made"
+            raise NanoLLMError("out of memory while loading %s: %s, %s; try a smaller ctx=, stream=True "
+                               "or a q4_0 model" % (path, need, plan.describe_free()))
         except Exception:
             gf.close()
             raise
@@ -158,6 +160,8 @@ class Model:
         self.n_layer = _meta(gf, "gpt2.block_count")
         self.n_head = _meta(gf, "gpt2.attention.head_count")
         self.eps = _meta(gf, "gpt2.attention.layer_norm_epsilon", float)
+        if not 0 < self.eps < 1:  # also false for NaN
+            raise NanoLLMError("%s: layer_norm_epsilon %r is not between 0 and 1" % (gf.path, self.eps))
         if self.n_head < 1 or d % self.n_head:
             raise NanoLLMError("%s: embedding length %d is not divisible by %d heads" % (gf.path, d, self.n_head))
         if not (0 < self.n_layer <= 256 and 0 < d <= 16384 and 0 < self.n_ff <= 65536 and 0 < self.n_ctx_train <= 1 << 20):
@@ -196,9 +200,10 @@ class Model:
         matrix_names = ["token_embd.weight", "position_embd.weight"] + names
         if head == "output.weight":
             matrix_names.append(head)
-        for n in matrix_names + ["output_norm.weight"]:
-            if tensors[n].type not in (GGML_F32, GGML_F16) and n.endswith("norm.weight"):
-                raise NanoLLMError("%s: %s must be f32" % (gf.path, n))
+        for n in tensors:  # norms and biases are read as f32/f16 vectors
+            if len(tensors[n].shape) == 1 and tensors[n].type not in (GGML_F32, GGML_F16):
+                raise NanoLLMError("%s: %s is %s; norms and biases must be f32 or f16"
+                                   % (gf.path, n, TYPE_NAME[tensors[n].type]))
 
         quantized = all(tensors[n].type in QUANTIZED for n in matrix_names)
         if mode is None:
@@ -338,10 +343,16 @@ class Model:
             raise NanoLLMError("position %d is outside the context (0..%d)" % (pos, self.n_ctx - 1))
         if not 0 <= token < self.n_vocab:
             raise NanoLLMError("token id %d is outside the vocabulary (0..%d)" % (token, self.n_vocab - 1))
-        if self.integer:
-            self._forward_int(token, pos)
-        else:
-            self._forward_float(token, pos)
+        try:
+            if self.integer:
+                self._forward_int(token, pos)
+            else:
+                self._forward_float(token, pos)
+        except (OverflowError, ZeroDivisionError, ValueError) as e:
+            # weights far outside what GPT-2 training gives (corrupt data) overflow the
+            # 32-bit integer path, or make inf/NaN on the float path: say so plainly
+            raise NanoLLMError("%s: the model's numbers overflow on the %s path (%s): corrupt or out-of-range weights"
+                               % (self.path, "integer" if self.integer else "float", type(e).__name__))
         self.n_past = pos + 1
         return self.logits
 

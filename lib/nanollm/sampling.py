@@ -89,6 +89,12 @@ class Sampler:
         return int(v * self.to_q16) if self.to_q16 is not None else v
 
     def sample(self, logits):
+        try:
+            return self._sample(logits)
+        except (ValueError, OverflowError):  # int() of a NaN or inf logit (float path)
+            raise NanoLLMError("the model produced NaN or infinite logits: its weights are corrupt or out of range")
+
+    def _sample(self, logits):
         n = self.n_vocab
         best = 0
         bv = self._logit(logits, 0)
