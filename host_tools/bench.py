@@ -1,0 +1,740 @@
+#!/usr/bin/env python3
+"""Benchmark nanollm beside llama.cpp on the same GGUF files; writes docs/bench.md + docs/bench.png.
+
+Backends: our runtime under CPython (plain Python) and under the unix MicroPython with
+plain bytecode, viper and the native module; llama.cpp (host_tools/llama_run.c) with one
+thread and with all threads. Models: the default model, a random-weight model in between
+and a random-weight GPT-2-117M-shaped model, each as f32, q8_0 and q4_0 (random models are
+generated into .cache/bench/ by host_tools/make_random_gpt2.py, once).
+
+Per cell: prompt ms/token (ours: one forward per token; llama.cpp: one batch) and
+generation ms/token (greedy) separately, median and spread (min..max) over repeats, peak
+RSS of the process (and the MicroPython heap in use), file size, ratio to llama.cpp
+single-thread generation. Slow cells time fewer tokens (counts are in the table); a cell
+whose estimated cost is above --max-token-s is marked "not run: est. N s/token", a backend
+that is absent is marked "missing". With --callgrind, instructions per generated token on
+the 117M q8_0 model are counted with valgrind (noise-free ratio), and a per-op time
+breakdown of our forward is measured.
+
+  python host_tools/bench.py                   # everything (about 20-40 minutes)
+  python host_tools/bench.py --quick           # default model only, 1 repeat
+  python host_tools/bench.py --models default,mid --types q8_0 --no-callgrind
+"""
+import argparse
+import ast
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(ROOT, "lib"))
+
+import llamacpp  # noqa: E402
+
+LIB = os.path.join(ROOT, "lib")
+CACHE = os.path.join(ROOT, ".cache", "bench")
+NATMOD = os.path.join(ROOT, "build", "natmod", "nanollm_native_x64.mpy")
+MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
+DEFAULT_MODEL = os.path.join(ROOT, "lib", "nanollm", "model.gguf")
+TRAINED_FIXTURE = os.path.join(ROOT, "tests", "fixtures", "gpt2_trained")
+PROMPT = "Once upon a time, in a land far away, there lived a"
+TYPES = ("f32", "q8_0", "q4_0")
+OURS = ("cpython", "mp-bytecode", "mp-viper", "mp-native")
+LLAMA = ("llama.cpp-1t", "llama.cpp-all")
+BACKENDS = OURS + LLAMA
+LABEL = {"cpython": "nanollm, CPython (plain)", "mp-bytecode": "nanollm, MicroPython bytecode",
+         "mp-viper": "nanollm, MicroPython viper", "mp-native": "nanollm, MicroPython native .mpy",
+         "llama.cpp-1t": "llama.cpp, 1 thread", "llama.cpp-all": "llama.cpp, all threads"}
+# random models: name -> (layers, embd, heads, vocab, ctx)
+RANDOM = {"mid": (6, 256, 4, 8192, 256), "117m": (12, 768, 12, 50257, 1024)}
+
+
+def log(msg):
+    print("[bench %s] %s" % (time.strftime("%H:%M:%S"), msg), file=sys.stderr, flush=True)
+
+
+def rel(p):
+    return os.path.relpath(p, ROOT)
+
+
+# ------------------------------------------------------------------ model files
+
+def default_model_files(types):
+    """The default model as f32/q8_0/q4_0; from lib/nanollm/model.gguf (requantized with our
+    quantize.py) when it has landed, else converted from tests/fixtures/gpt2_trained."""
+    import gguf_model as gm
+    import quantize
+    os.makedirs(CACHE, exist_ok=True)
+    out = {}
+    if os.path.exists(DEFAULT_MODEL):
+        src, note = DEFAULT_MODEL, "lib/nanollm/model.gguf"
+        st = os.stat(src)
+        tag = "%d-%d" % (st.st_size, int(st.st_mtime))
+        for t in types:
+            p = os.path.join(CACHE, "default-%s-%s.gguf" % (tag, t))
+            if not os.path.exists(p):
+                quantize.quantize_file(src, p, t, log=lambda s: None)
+            out[t] = p
+    else:
+        import convert
+        note = "tests/fixtures/gpt2_trained (lib/nanollm/model.gguf had not landed)"
+        for t in types:
+            p = os.path.join(CACHE, "trained-fixture-%s.gguf" % t)
+            if not os.path.exists(p):
+                convert.convert_checkpoint(TRAINED_FIXTURE, p, t)
+            out[t] = p
+        _ = gm
+    return out, note
+
+
+def random_model_files(name, types):
+    import make_random_gpt2 as mr
+    layers, embd, heads, vocab, ctx = RANDOM[name]
+    os.makedirs(CACHE, exist_ok=True)
+    out = {}
+    for t in types:
+        p = os.path.join(CACHE, "random-%s-%dL-%dE-%dV-%s.gguf" % (name, layers, embd, vocab, t))
+        if not os.path.exists(p):
+            log("generating %s (once)" % rel(p))
+            mr.make_model(p, layers, embd, heads, vocab, ctx, outtype=t, seed=1, log=lambda s: log("  " + s))
+        out[t] = p
+    return out
+
+
+def model_shape(path):
+    from gguf import GGUFReader
+    r = GGUFReader(path)
+
+    def kv(k):
+        return int(r.fields[k].contents())
+    n_vocab = next(int(t.shape[1]) for t in r.tensors if t.name == "token_embd.weight")
+    return {"n_layer": kv("gpt2.block_count"), "n_embd": kv("gpt2.embedding_length"), "n_vocab": n_vocab,
+            "n_ff": kv("gpt2.feed_forward_length"), "n_ctx": kv("gpt2.context_length"),
+            "n_head": kv("gpt2.attention.head_count")}
+
+
+def macs_per_token(s):
+    """Multiply-accumulates of the weight matrices per token (the dominant work)."""
+    d, f = s["n_embd"], s["n_ff"]
+    return s["n_layer"] * (3 * d * d + d * d + 2 * d * f) + d * s["n_vocab"]
+
+
+# ------------------------------------------------------------------ our runtime in a child process
+
+CHILD = r"""
+import sys, gc
+sys.path.insert(0, %(lib)r)
+try:
+    import time
+    clock = time.ticks_us
+    diff = time.ticks_diff
+    def now():
+        return clock()
+    def ms(a, b):
+        return diff(b, a) / 1000.0
+except AttributeError:
+    import time
+    def now():
+        return time.perf_counter()
+    def ms(a, b):
+        return (b - a) * 1000.0
+import nanollm
+from nanollm import kernels
+from nanollm.sampling import Sampler
+BACKEND = %(backend)r
+kernels.use(BACKEND)
+PROFILE = %(profile)r
+prof = {}
+if PROFILE:
+    K = kernels.K
+    def wrap(name, f):
+        def w(*a):
+            t = now()
+            r = f(*a)
+            prof[name] = prof.get(name, 0.0) + ms(t, now())
+            return r
+        return w
+    for n in ("to_x16", "add_q", "layernorm_q", "gelu_q", "kv_store", "attend_head", "dequant_row_q",
+              "dequant_row_f", "matvec_f32"):
+        setattr(K, n, wrap(n, getattr(K, n)))
+    for k in list(K.matvec_q):
+        K.matvec_q[k] = wrap("matvec", K.matvec_q[k])
+t0 = now()
+m = nanollm.load(%(path)r, ctx=%(ctx)d)
+load_ms = ms(t0, now())
+gc.collect()
+heap_model = gc.mem_alloc() if hasattr(gc, "mem_alloc") else 0
+ids = %(ids)r
+budget_ms = %(budget_ms)f
+n_prompt = %(n_prompt)d
+n_gen = %(n_gen)d
+s = Sampler(m.n_vocab, m.logit_scale, 0, 0, 1.0, 1)
+t0 = now()
+logits = m.forward(ids[0], 0)
+first = ms(t0, now())
+# fewer tokens when the cell would take longer than its budget
+per = first if first > 0 else 0.001
+if per * (n_prompt + n_gen) > budget_ms:
+    n_prompt = max(1, min(n_prompt, int(budget_ms / 2 / per)))
+    n_gen = max(1, min(n_gen, int(budget_ms / 2 / per)))
+for p in range(1, n_prompt):
+    logits = m.forward(ids[p], p)
+prompt_ms = ms(t0, now())
+toks = []
+t1 = now()
+for k in range(n_gen):
+    tok = s.sample(logits)
+    toks.append(tok)
+    logits = m.forward(tok, n_prompt + k)
+gen_ms = ms(t1, now())
+heap_end = gc.mem_alloc() if hasattr(gc, "mem_alloc") else 0
+print("RESULT", {"backend": kernels.backend_name(), "load_ms": load_ms, "prompt_ms": prompt_ms,
+      "n_prompt": n_prompt, "gen_ms": gen_ms, "n_gen": n_gen, "tokens": toks, "heap_model": heap_model,
+      "heap_end": heap_end, "mode": m.mode, "prof": prof})
+try:
+    with open("/proc/self/status") as f:
+        for ln in f:
+            if ln.startswith("VmHWM:"):
+                print("VMHWM", ln.split()[1])
+except Exception:
+    pass
+"""
+
+
+def _vmhwm(pid):
+    """Peak resident set of a running process (VmHWM is per address space: exec resets it,
+    unlike getrusage's ru_maxrss, which carries the forking parent's peak over)."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for ln in f:
+                if ln.startswith("VmHWM:"):
+                    return int(ln.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def run_child(cmd, env=None, timeout=None):
+    """Run cmd; returns (returncode, stdout, stderr, peak RSS in bytes of that process)."""
+    out_f = tempfile.TemporaryFile()
+    err_f = tempfile.TemporaryFile()
+    p = subprocess.Popen(cmd, stdout=out_f, stderr=err_f, env=env, cwd=ROOT)
+    t0 = time.time()
+    peak = 0
+    while True:
+        peak = max(peak, _vmhwm(p.pid))
+        pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+        if pid:
+            break
+        if timeout and time.time() - t0 > timeout:
+            p.kill()
+            pid, status, ru = os.wait4(p.pid, 0)
+            break
+        time.sleep(0.02)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    out_f.seek(0)
+    err_f.seek(0)
+    out = out_f.read().decode(errors="replace")
+    for ln in out.splitlines():  # the child's own last word on its peak, when it gives one
+        if ln.startswith("VMHWM "):
+            peak = max(peak, int(ln.split()[1]) * 1024)
+    return p.returncode, out, err_f.read().decode(errors="replace"), peak
+
+
+def natmod_dir():
+    if not os.path.exists(NATMOD):
+        return None
+    d = os.path.join(CACHE, "natmod")
+    os.makedirs(d, exist_ok=True)
+    dst = os.path.join(d, "nanollm_native.mpy")
+    if not os.path.exists(dst) or os.path.getmtime(dst) < os.path.getmtime(NATMOD):
+        shutil.copyfile(NATMOD, dst + ".tmp")
+        os.replace(dst + ".tmp", dst)
+    return d
+
+
+def ours_command(backend, path, ids, n_prompt, n_gen, budget_s, ctx, profile=False, heap=None):
+    script = CHILD % {"lib": LIB, "backend": "python" if backend in ("cpython", "mp-bytecode") else backend[3:],
+                      "path": path, "ids": list(ids), "n_prompt": n_prompt, "n_gen": n_gen,
+                      "budget_ms": budget_s * 1000.0, "ctx": ctx, "profile": profile}
+    env = dict(os.environ)
+    if backend == "cpython":
+        return [sys.executable, "-c", script], env
+    nd = natmod_dir()
+    env["MICROPYPATH"] = ".frozen" + (":" + nd if nd and backend == "mp-native" else "")
+    return [MICROPYTHON, "-X", "heapsize=%s" % heap, "-c", script], env
+
+
+def mp_heap_for(path):
+    size = os.path.getsize(path)
+    return "%dM" % (max(64, int(size * 1.3 / 2 ** 20) + 64))
+
+
+def missing_reason(backend):
+    if backend.startswith("mp-") and not os.path.exists(MICROPYTHON):
+        return "missing: no micropython (make setup)"
+    if backend == "mp-native" and not os.path.exists(NATMOD):
+        return "missing: %s not built (make native)" % rel(NATMOD)
+    if backend.startswith("llama") and not llamacpp.available():
+        return "missing: llama.cpp not built (make llamacpp)"
+    return None
+
+
+def run_ours(backend, path, ids, n_prompt, n_gen, budget_s, ctx, profile=False):
+    cmd, env = ours_command(backend, path, ids, n_prompt, n_gen, budget_s, ctx, profile, mp_heap_for(path))
+    rc, out, err, rss = run_child(cmd, env, timeout=budget_s * 4 + 600)
+    line = [ln for ln in out.splitlines() if ln.startswith("RESULT ")]
+    if rc != 0 or not line:
+        raise RuntimeError("%s on %s failed (exit %s): %s" % (backend, rel(path), rc, (err or out).strip()[-600:]))
+    r = ast.literal_eval(line[-1][7:])
+    want = {"cpython": "python", "mp-bytecode": "python", "mp-viper": "viper", "mp-native": "native"}[backend]
+    if r["backend"] != want:
+        raise RuntimeError("%s: runtime reports backend %r" % (backend, r["backend"]))
+    r["rss"] = rss
+    return r
+
+
+def run_llama(backend, path, ids, n_prompt, n_gen):
+    threads = 1 if backend == "llama.cpp-1t" else (os.cpu_count() or 1)
+    cmd = [llamacpp.DRIVER, path, "-p", ",".join(map(str, ids[:n_prompt])), "-n", str(n_gen + 1), "-t", str(threads)]
+    rc, out, err, rss = run_child(cmd, timeout=600)
+    if rc != 0:
+        raise RuntimeError("llama_run failed on %s: %s" % (rel(path), err.strip()[-600:]))
+    j = json.loads(out)
+    return {"prompt_ms": j["prompt_ms"], "n_prompt": j["n_prompt"], "gen_ms": j["gen_ms"], "n_gen": j["n_gen_evals"],
+            "tokens": j["tokens"], "rss": rss, "threads": threads, "heap_end": 0, "heap_model": 0}
+
+
+# ------------------------------------------------------------------ callgrind
+
+def callgrind_ir(cmd, env=None, timeout=7200):
+    """Total instructions (Ir) of cmd under valgrind --tool=callgrind."""
+    if shutil.which("valgrind") is None:
+        raise RuntimeError("valgrind is missing (APT_PACKAGES += valgrind in mk/bench.mk)")
+    fd, outfile = tempfile.mkstemp(prefix="callgrind.", suffix=".out")
+    os.close(fd)
+    try:
+        r = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + outfile] + cmd,
+                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=timeout)
+        if r.returncode != 0:
+            raise RuntimeError("callgrind run failed: %s" % r.stderr.strip()[-600:])
+        with open(outfile) as f:
+            for ln in f:
+                if ln.startswith("summary:") or ln.startswith("totals:"):
+                    return int(ln.split()[1])
+        raise RuntimeError("no totals in callgrind output")
+    finally:
+        os.unlink(outfile)
+
+
+def ir_per_token(backend, path, ids, ctx):
+    """Instructions of one generated token: Ir(3 generated) - Ir(1 generated), halved (load cancels)."""
+    irs = []
+    for n_gen in (1, 3):
+        if backend.startswith("llama"):
+            cmd = [llamacpp.DRIVER, path, "-p", str(ids[0]), "-n", str(n_gen + 1), "-t", "1"]
+            env = None
+        else:
+            cmd, env = ours_command(backend, path, ids, 1, n_gen, 1e9, ctx, heap=mp_heap_for(path))
+        irs.append(callgrind_ir(cmd, env))
+    return (irs[1] - irs[0]) / 2.0
+
+
+# ------------------------------------------------------------------ report
+
+def fmt_ms(x):
+    if x is None:
+        return "-"
+    return "%.3g" % x if x < 100 else "%.0f" % x
+
+
+def fmt_bytes(n):
+    if not n:
+        return "-"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return ("%.0f %s" if unit == "B" else "%.1f %s") % (n, unit)
+        n /= 1024.0
+
+
+def summarize(runs):
+    pm = [r["prompt_ms"] / r["n_prompt"] for r in runs]
+    gm = [r["gen_ms"] / r["n_gen"] for r in runs if r["n_gen"]]
+    return {"prompt": statistics.median(pm), "prompt_lo": min(pm), "prompt_hi": max(pm),
+            "gen": statistics.median(gm) if gm else None, "gen_lo": min(gm) if gm else None,
+            "gen_hi": max(gm) if gm else None, "n": len(runs),
+            "n_prompt": runs[0]["n_prompt"], "n_gen": runs[0]["n_gen"],
+            "rss": max(r["rss"] for r in runs), "heap": max(r.get("heap_end", 0) for r in runs),
+            "tokens": runs[0]["tokens"]}
+
+
+def spread(s, key):
+    lo, hi, med = s[key + "_lo"], s[key + "_hi"], s[key]
+    if med is None or s["n"] < 2:
+        return ""
+    return " (%s..%s)" % (fmt_ms(lo), fmt_ms(hi))
+
+
+def write_report(res, meta, out_md, out_png):
+    L = []
+    L.append("# nanollm beside llama.cpp")
+    L.append("")
+    L.append("Generated by `make bench` (`python host_tools/bench.py`) on %s; do not edit by hand." % meta["date"])
+    L.append("")
+    L.append("Host: %s, %d cores, Python %s, %s; llama.cpp from llama-cpp-python %s (vendored), "
+             "built with `-DGGML_NATIVE=OFF` and %s."
+             % (meta["cpu"], meta["cores"], platform.python_version(), meta["micropython"], llamacpp.VERSION,
+                meta["simd"]))
+    L.append("")
+    L.append("- Prompt: %r, %d tokens by our tokenizer; the same ids go to llama.cpp. Ours runs one forward "
+             "per token; llama.cpp evaluates the prompt as one batch. Generation is greedy." % (PROMPT, meta["n_prompt_ids"]))
+    L.append("- ms/token: median over repeats, spread min..max in brackets (the host is shared and busy: "
+             "the callgrind counts below are the noise-free comparison). Slow cells time fewer tokens: "
+             "`tokens` says prompt+generated tokens timed x repeats.")
+    L.append("- ratio: our generation ms/token / llama.cpp single-thread generation ms/token, same file.")
+    L.append("- memory: peak RSS of the process (the host interpreter or llama_run, with the whole model "
+             "resident); for MicroPython also the heap in use at the end (model + state + tokenizer).")
+    L.append("- f32 files run our float path; its matrix-vector product is plain Python under every "
+             "backend (viper and native accelerate the integer path only).")
+    L.append("")
+    for mname in meta["models"]:
+        info = meta["model_info"][mname]
+        L.append("## %s" % info["title"])
+        L.append("")
+        L.append("%s. %d layers, width %d, vocabulary %d, %.2f M weight MACs per token."
+                 % (info["source"], info["shape"]["n_layer"], info["shape"]["n_embd"], info["shape"]["n_vocab"],
+                    info["macs"] / 1e6))
+        L.append("")
+        L.append("| type | file | backend | prompt ms/tok | gen ms/tok | gen tok/s | ratio to llama.cpp 1t | "
+                 "peak RSS | MP heap | tokens |")
+        L.append("|---|---|---|---|---|---|---|---|---|---|")
+        for t in meta["types"]:
+            key = (mname, t)
+            if key not in meta["files"]:
+                continue
+            fsize = fmt_bytes(os.path.getsize(meta["files"][key]))
+            ref = res.get((mname, t, "llama.cpp-1t"))
+            refgen = ref["gen"] if isinstance(ref, dict) else None
+            for b in meta["backends"]:
+                s = res.get((mname, t, b))
+                if s is None:
+                    continue
+                if isinstance(s, str):
+                    L.append("| %s | %s | %s | %s | | | | | | |" % (t, fsize, LABEL[b], s))
+                    continue
+                tps = "%.3g" % (1000.0 / s["gen"]) if s["gen"] else "-"
+                ratio = "%.1fx" % (s["gen"] / refgen) if refgen and s["gen"] else "-"
+                if b == "llama.cpp-1t":
+                    ratio = "1"
+                L.append("| %s | %s | %s | %s%s | %s%s | %s | %s | %s | %s | %d+%d x%d |"
+                         % (t, fsize, LABEL[b], fmt_ms(s["prompt"]), spread(s, "prompt"), fmt_ms(s["gen"]),
+                            spread(s, "gen"), tps, ratio, fmt_bytes(s["rss"]), fmt_bytes(s["heap"]),
+                            s["n_prompt"], s["n_gen"], s["n"]))
+        L.append("")
+    if meta.get("callgrind"):
+        cg = meta["callgrind"]
+        L.append("## Instructions per generated token (callgrind), 117M-shaped q8_0")
+        L.append("")
+        L.append("`valgrind --tool=callgrind`, Ir(3 generated tokens) - Ir(1), halved: loading cancels out.")
+        L.append("")
+        L.append("| backend | instructions / token | ratio to llama.cpp 1t |")
+        L.append("|---|---|---|")
+        ref = cg.get("llama.cpp-1t")
+        for b, v in cg.items():
+            if isinstance(v, str):
+                L.append("| %s | %s | |" % (LABEL[b], v))
+            else:
+                L.append("| %s | %.4g | %s |" % (LABEL[b], v, "%.2fx" % (v / ref) if isinstance(ref, float) else "-"))
+        L.append("")
+    if meta.get("profile"):
+        L.append("## Where our time goes (per-op breakdown, 117M-shaped q8_0)")
+        L.append("")
+        L.append("Each kernel call timed from MicroPython (ticks_us), one prompt token + generated tokens; "
+                 "'rest' is interpreter time between kernels.")
+        L.append("")
+        for b, (total, prof, ntok) in meta["profile"].items():
+            L.append("**%s** (%.0f ms/token in total, %d tokens)" % (LABEL[b], total / ntok, ntok))
+            L.append("")
+            L.append("| op | ms/token | share |")
+            L.append("|---|---|---|")
+            rest = total - sum(prof.values())
+            for op, v in sorted(list(prof.items()) + [("rest", rest)], key=lambda kv: -kv[1]):
+                L.append("| %s | %.2f | %.1f%% |" % (op, v / ntok, 100.0 * v / total))
+            L.append("")
+    L.append("## Targets")
+    L.append("")
+    for line in meta.get("targets", []):
+        L.append("- " + line)
+    L.append("")
+    if meta.get("notes"):
+        L.append("## Notes")
+        L.append("")
+        for n in meta["notes"]:
+            L.append("- " + n)
+        L.append("")
+    boards = os.path.join(ROOT, "docs", "boards.md")
+    if os.path.exists(boards):
+        L.append("## Emulated microcontrollers (estimates, from docs/boards.md)")
+        L.append("")
+        L.append("Copied from docs/boards.md (`make mcu-bench`): emulated timings are estimates, not board measurements.")
+        L.append("")
+        with open(boards, encoding="utf-8") as f:
+            rows = [ln.rstrip("\n") for ln in f if ln.lstrip().startswith("|")]
+        L += rows if rows else ["(docs/boards.md has no table yet)"]
+        L.append("")
+    else:
+        L.append("Emulated Cortex-M0 figures: docs/boards.md (`make mcu-bench`) was not present when this ran.")
+        L.append("")
+    tmp = out_md + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write("\n".join(L))
+    os.replace(tmp, out_md)
+    plot(res, meta, out_png)
+
+
+def plot(res, meta, out_png):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log("matplotlib missing: %s not written (pip install matplotlib, see requirements)" % rel(out_png))
+        return
+    groups = [(m, t) for m in meta["models"] for t in meta["types"] if (m, t) in meta["files"]]
+    fig, ax = plt.subplots(figsize=(max(8, 1.3 * len(groups)), 5))
+    w = 0.8 / len(meta["backends"])
+    for i, b in enumerate(meta["backends"]):
+        xs, ys = [], []
+        for g, (m, t) in enumerate(groups):
+            s = res.get((m, t, b))
+            if isinstance(s, dict) and s["gen"]:
+                xs.append(g + (i - len(meta["backends"]) / 2.0 + 0.5) * w)
+                ys.append(s["gen"])
+        ax.bar(xs, ys, w, label=LABEL[b])
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(groups)))
+    ax.set_xticklabels(["%s\n%s" % (meta["model_info"][m]["short"], t) for m, t in groups])
+    ax.set_ylabel("generation ms/token (log)")
+    ax.set_title("nanollm vs llama.cpp, same GGUF files (lower is better)")
+    ax.legend(fontsize=8, ncol=2)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    tmp = out_png + ".tmp.png"
+    fig.savefig(tmp, dpi=90)
+    os.replace(tmp, out_png)
+
+
+# ------------------------------------------------------------------ main
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="bench.py", description=__doc__.split("\n\n")[0],
+                                 epilog="\n\n".join(__doc__.split("\n\n")[1:]),
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", default="default,mid,117m", help="comma list of default, mid, 117m (default: all)")
+    ap.add_argument("--types", default=",".join(TYPES), help="comma list of f32, q8_0, q4_0 (default: all)")
+    ap.add_argument("--backends", default=",".join(BACKENDS), help="comma list of " + ", ".join(BACKENDS))
+    ap.add_argument("--repeats", type=int, default=3, help="runs per cell (default 3)")
+    ap.add_argument("--gen", type=int, default=16, help="tokens to generate per run (default 16)")
+    ap.add_argument("--cell-s", type=float, default=40.0,
+                    help="time budget of one run of a slow cell: fewer tokens beyond it (default 40)")
+    ap.add_argument("--max-token-s", type=float, default=60.0,
+                    help="don't run a cell estimated slower than this per token (default 60)")
+    ap.add_argument("--callgrind", dest="callgrind", action="store_true", default=True,
+                    help="count instructions per token on the 117M q8_0 model (default on)")
+    ap.add_argument("--no-callgrind", dest="callgrind", action="store_false")
+    ap.add_argument("--quick", action="store_true", help="default model only, 1 repeat, no callgrind")
+    ap.add_argument("--out", default=os.path.join(ROOT, "docs", "bench.md"), help="markdown output (default docs/bench.md)")
+    ap.add_argument("--png", default=os.path.join(ROOT, "docs", "bench.png"), help="plot output (default docs/bench.png)")
+    ap.add_argument("--json", help="also write the raw results here")
+    a = ap.parse_args(argv)
+    if a.quick:
+        a.models, a.repeats, a.callgrind = "default", 1, False
+    models = [m.strip() for m in a.models.split(",") if m.strip()]
+    types = [t.strip() for t in a.types.split(",") if t.strip()]
+    backends = [b.strip() for b in a.backends.split(",") if b.strip()]
+    for m in models:
+        if m not in ("default", "mid", "117m"):
+            ap.error("unknown model %r" % m)
+    for t in types:
+        if t not in TYPES:
+            ap.error("unknown type %r" % t)
+    for b in backends:
+        if b not in BACKENDS:
+            ap.error("unknown backend %r" % b)
+    if not os.path.exists(os.path.join(ROOT, ".cache", "gpt2", "encoder.json")) and set(models) - {"default"}:
+        ap.error("the GPT-2 vocabulary is missing: run `make data` first")
+
+    t_start = time.time()
+    meta = {"date": time.strftime("%Y-%m-%d"), "models": models, "types": types, "backends": backends,
+            "files": {}, "model_info": {}, "notes": [], "targets": []}
+    meta["cores"] = os.cpu_count() or 1
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    meta["cpu"] = cpu
+    meta["simd"] = " ".join(o[7:].replace("=ON", "") for o in llamacpp.cmake_options()
+                            if o.startswith("-DGGML_") and o.endswith("=ON") and "NATIVE" not in o) or "no SIMD flags"
+    mpver = "no micropython"
+    if os.path.exists(MICROPYTHON):
+        r = subprocess.run([MICROPYTHON, "-c", "import sys; print(sys.implementation.version)"],
+                           capture_output=True, text=True)
+        mpver = "MicroPython %s (unix port, x64)" % ".".join(r.stdout.strip("()\n ").split(", ")[:3])
+    meta["micropython"] = mpver
+
+    for m in models:
+        if m == "default":
+            files, src = default_model_files(types)
+            title, short = "Default model", "default"
+        else:
+            files = random_model_files(m, types)
+            L_, E_, H_, V_, C_ = RANDOM[m]
+            src = "Random weights, made by host_tools/make_random_gpt2.py (GPT-2 vocabulary cut to %d)" % V_
+            title = "GPT-2-117M-shaped, random weights" if m == "117m" else "In between, random weights"
+            short = "117M" if m == "117m" else "mid %dL/%d" % (L_, E_)
+        for t, p in files.items():
+            meta["files"][(m, t)] = p
+        shape = model_shape(files[types[0]])
+        meta["model_info"][m] = {"title": title, "short": short, "source": src, "shape": shape,
+                                 "macs": macs_per_token(shape)}
+
+    import nanollm
+    first = meta["files"][(models[0], types[0])]
+    tok_model = nanollm.load(first, ctx=8)
+    res = {}
+    cg = {}
+    profile = {}
+    for m in models:
+        mdl = nanollm.load(meta["files"][(m, types[0])], ctx=8)
+        ids = mdl.tokenize(PROMPT)
+        mdl.close()
+        meta["n_prompt_ids"] = len(ids)
+        shape = meta["model_info"][m]["shape"]
+        ctx = min(shape["n_ctx"], len(ids) + a.gen + 2)
+        for t in types:
+            path = meta["files"][(m, t)]
+            for b in backends:
+                why = missing_reason(b)
+                if why:
+                    res[(m, t, b)] = why
+                    log("%s %s %s: %s" % (m, t, b, why))
+                    continue
+                # estimate from a smaller model measured with the same backend and type
+                est = None
+                for m2 in ("mid", "default"):
+                    s2 = res.get((m2, t, b))
+                    if m2 != m and isinstance(s2, dict) and s2["gen"] and \
+                            meta["model_info"][m2]["macs"] < meta["model_info"][m]["macs"]:
+                        est = s2["gen"] * meta["model_info"][m]["macs"] / meta["model_info"][m2]["macs"] / 1000.0
+                        break
+                if est is not None and est > a.max_token_s:
+                    res[(m, t, b)] = "not run: est. %.0f s/token (scaled by MACs from the smaller model)" % est
+                    log("%s %s %s: %s" % (m, t, b, res[(m, t, b)]))
+                    continue
+                runs = []
+                t_cell = time.time()
+                try:
+                    for rep in range(a.repeats):
+                        if b in LLAMA:
+                            runs.append(run_llama(b, path, ids, len(ids), a.gen))
+                        else:
+                            runs.append(run_ours(b, path, ids, len(ids), a.gen, a.cell_s, ctx))
+                        if time.time() - t_cell > 2 * a.cell_s and rep >= 0:
+                            break  # slow cell: fewer repeats
+                except (RuntimeError, OSError) as e:
+                    res[(m, t, b)] = "failed: %s" % str(e).replace("\n", " ").replace("|", "/")[:200]
+                    log("%s %s %s: %s" % (m, t, b, e))
+                    continue
+                s = summarize(runs)
+                res[(m, t, b)] = s
+                log("%s %s %-13s prompt %s ms/tok, gen %s ms/tok (%d+%d x%d), RSS %s"
+                    % (m, t, b, fmt_ms(s["prompt"]), fmt_ms(s["gen"]), s["n_prompt"], s["n_gen"], s["n"],
+                       fmt_bytes(s["rss"])))
+    tok_model.close()
+
+    # greedy agreement on quantized files between our integer path and llama.cpp, as a sanity note
+    for m in models:
+        for t in types:
+            s1, s2 = res.get((m, t, "mp-native")), res.get((m, t, "llama.cpp-1t"))
+            if isinstance(s1, dict) and isinstance(s2, dict):
+                n = min(len(s1["tokens"]), len(s2["tokens"]))
+                same = 0
+                while same < n and s1["tokens"][same] == s2["tokens"][same]:
+                    same += 1
+                meta["notes"].append("%s %s: greedy tokens of ours (native) and llama.cpp agree for %d of %d"
+                                     % (meta["model_info"][m]["short"], t, same, n))
+
+    if a.callgrind and "117m" in models and "q8_0" in types:
+        path = meta["files"][("117m", "q8_0")]
+        mdl = nanollm.load(path, ctx=8)
+        ids = mdl.tokenize(PROMPT)
+        mdl.close()
+        for b in ("llama.cpp-1t", "mp-native", "mp-viper", "mp-bytecode", "cpython"):
+            why = missing_reason(b) if b in backends else "not selected"
+            s = res.get(("117m", "q8_0", b))
+            if why:
+                cg[b] = why
+            elif not isinstance(s, dict) or s["gen"] > 5000:
+                cg[b] = "not run: %s" % ("est. %.0fG instructions (from wall time, ~3 G instr/s)" % (
+                    s["gen"] * 3e-3) if isinstance(s, dict) else "too slow under valgrind (~50x wall time)")
+            else:
+                log("callgrind: %s (slow: valgrind runs ~50x slower)" % b)
+                try:
+                    cg[b] = ir_per_token(b, path, ids, 8)
+                except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
+                    cg[b] = "failed: %s" % str(e)[:200]
+                log("  %s: %s" % (b, cg[b]))
+        meta["callgrind"] = cg
+        # per-op breakdown of our forward
+        for b in ("mp-native", "mp-viper"):
+            if missing_reason(b) or b not in backends:
+                continue
+            try:
+                r = run_ours(b, path, ids, 1, 3, 1e9, 8, profile=True)
+            except RuntimeError as e:
+                meta["notes"].append("profile %s failed: %s" % (b, e))
+                continue
+            ntok = r["n_prompt"] + r["n_gen"]
+            profile[b] = (r["prompt_ms"] + r["gen_ms"], r["prof"], ntok)
+        meta["profile"] = profile
+
+    # targets
+    def gen(m, t, b):
+        s = res.get((m, t, b))
+        return s["gen"] if isinstance(s, dict) else None
+    n1, l1 = gen("117m", "q8_0", "mp-native"), gen("117m", "q8_0", "llama.cpp-1t")
+    if n1 and l1:
+        line = "native <= 1.5x llama.cpp single-thread generation, 117M q8_0: wall %.1fx (%s ms vs %s ms)" % (
+            n1 / l1, fmt_ms(n1), fmt_ms(l1))
+        if isinstance(cg.get("mp-native"), float) and isinstance(cg.get("llama.cpp-1t"), float):
+            line += ", instructions %.1fx" % (cg["mp-native"] / cg["llama.cpp-1t"])
+        line += ": %s" % ("met" if n1 / l1 <= 1.5 else "MISSED")
+        meta["targets"].append(line)
+    for m in models:
+        v, p = gen(m, "q8_0", "mp-viper"), gen(m, "q8_0", "mp-bytecode")
+        if v and p:
+            meta["targets"].append("viper >= 15x plain bytecode, %s q8_0 generation: %.1fx: %s"
+                                   % (meta["model_info"][m]["short"], p / v, "met" if p / v >= 15 else "MISSED"))
+    meta["notes"].append("bench run took %.0f minutes" % ((time.time() - t_start) / 60))
+    if a.json:
+        with open(a.json + ".tmp", "w") as f:
+            json.dump({"results": {"|".join(k): v for k, v in res.items()}, "callgrind": cg,
+                       "profile": {k: list(v) for k, v in profile.items()}}, f, indent=1, default=str)
+        os.replace(a.json + ".tmp", a.json)
+    write_report(res, meta, a.out, a.png)
+    log("wrote %s and %s" % (rel(a.out), rel(a.png)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
