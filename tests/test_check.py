@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from conftest import FIXTURES, HOST_TOOLS, LIB, micropython_path
+from testutil import FIXTURES, HOST_TOOLS, LIB, micropython_path
 
 import convert
 

@@ -11,7 +11,7 @@ from gguf import GGMLQuantizationType, GGUFReader
 from gguf import quants as gq
 from safetensors.numpy import load_file
 
-from conftest import FIXTURES, HOST_TOOLS
+from testutil import FIXTURES, HOST_TOOLS
 
 import convert
 import gguf_model as gm

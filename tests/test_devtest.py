@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, run_micropython
+from testutil import ROOT, run_micropython
 
 import devtest
 import emulator

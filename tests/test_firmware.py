@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import FIXTURES, LIB, ROOT
+from testutil import FIXTURES, LIB, ROOT
 
 FW = os.path.join(ROOT, "build", "firmware")
 UNIX = os.path.join(FW, "unix", "micropython")

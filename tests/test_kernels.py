@@ -12,7 +12,7 @@ from array import array
 import numpy as np
 import pytest
 
-from conftest import LIB, run_micropython
+from testutil import LIB, run_micropython
 
 import kernel_spec as spec
 import quants

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import LIB, ROOT, run_micropython
+from testutil import LIB, ROOT, run_micropython
 
 import devtest
 import plan as planner

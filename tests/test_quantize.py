@@ -8,7 +8,7 @@ import pytest
 from gguf import GGMLQuantizationType, GGUFReader
 from gguf import quants as gq
 
-from conftest import FIXTURES, HOST_TOOLS
+from testutil import FIXTURES, HOST_TOOLS
 
 import convert
 import gguf_model as gm

@@ -9,7 +9,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import FIXTURES
+from testutil import FIXTURES
 
 import convert
 import gguf_model as gm

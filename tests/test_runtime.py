@@ -9,7 +9,7 @@ import struct
 import numpy as np
 import pytest
 
-from conftest import FIXTURES, run_micropython
+from testutil import FIXTURES, run_micropython
 
 import nanollm
 from nanollm import NanoLLMError, kernels
@@ -423,7 +423,7 @@ def native_paths(tmp_path_factory):
     import shutil
     import subprocess
     import sys
-    from conftest import ROOT
+    from testutil import ROOT
     r = subprocess.run(["make", "-s", "native", "PY=" + sys.executable], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
     good = tmp_path_factory.mktemp("native_x64")

@@ -15,7 +15,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from conftest import run_micropython  # noqa: E402
+from testutil import run_micropython  # noqa: E402
 import tokenizer_cases  # noqa: E402
 from tokenizer_lpfile import pack_ids, write_items  # noqa: E402
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from conftest import HOST_TOOLS, micropython_path, run_micropython
+from testutil import HOST_TOOLS, micropython_path, run_micropython
 
 import train
 from nanotrain import bpe, checkpoint, data, gpt2
