@@ -298,7 +298,7 @@ class GGUFFile:
                 raise NanoLLMError("%s: tensor %r appears twice" % (path, name))
             t = TensorInfo(name, shape, ttype, rel)
             if t.nbytes > self.size:
-                raise NanoLLMError("%s: tensor %r needs %d bytes, more than the whole file (%d bytes)"
+                raise NanoLLMError("%s: tensor %r needs %d bytes, more than the whole file (%d bytes): truncated or corrupt"
                                    % (path, name, t.nbytes, self.size))
             self.tensors[name] = t
             order.append(t)

@@ -12,7 +12,7 @@ import gc
 
 from . import plan
 from .errors import NanoLLMError
-from .gguf import GGUFFile, GGML_F32, GGML_F16, GGML_Q8_0, GGML_Q4_0, GGML_Q4_1, TYPE_NAME
+from .gguf import GGUFFile, StringArray, GGML_F32, GGML_F16, GGML_Q8_0, GGML_Q4_0, GGML_Q4_1, TYPE_NAME
 from .kernels import K, backend_name
 from .tokenizer import Tokenizer
 
@@ -225,14 +225,25 @@ class Model:
         plan.check_fits(self.plan, gf.path)
 
         tt = gf.kv.get("tokenizer.ggml.token_type")
-        try:
-            self.tokenizer = Tokenizer(gf.kv["tokenizer.ggml.tokens"], gf.kv["tokenizer.ggml.merges"], tt)
-        except KeyError as e:
-            raise NanoLLMError("%s: tokenizer metadata %s is missing" % (gf.path, e))
+        for key in ("tokenizer.ggml.tokens", "tokenizer.ggml.merges"):
+            if key not in gf.kv:
+                raise NanoLLMError("%s: tokenizer metadata %s is missing" % (gf.path, key))
+        toks = gf.kv["tokenizer.ggml.tokens"]
+        merges = gf.kv["tokenizer.ggml.merges"]
+        # the reader gives string arrays as StringArray, number arrays as array('...')
+        for key, v, want in (("tokens", toks, StringArray), ("merges", merges, StringArray),
+                             ("token_type", tt, array)):
+            if v is not None and not isinstance(v, want):
+                raise NanoLLMError("%s: tokenizer.ggml.%s must be an array of %s"
+                                   % (gf.path, key, "strings" if want is StringArray else "integers"))
+        self.tokenizer = Tokenizer(toks, merges, tt)
         if len(self.tokenizer) != self.n_vocab:
             raise NanoLLMError("%s: the vocabulary has %d tokens but token_embd has %d rows"
                                % (gf.path, len(self.tokenizer), self.n_vocab))
         self.eos_id = gf.kv.get("tokenizer.ggml.eos_token_id")
+        if self.eos_id is not None and not (isinstance(self.eos_id, int) and 0 <= self.eos_id < self.n_vocab):
+            raise NanoLLMError("%s: tokenizer.ggml.eos_token_id %r is not a token id (vocabulary of %d)"
+                               % (gf.path, self.eos_id, self.n_vocab))
         gc.collect()
 
         stream_buf = bytearray(self.plan["stream_buffer"]) if self.plan["stream_buffer"] else None
@@ -292,6 +303,13 @@ class Model:
     def _vec_q16(self, name):
         t, buf = self._raw_vector(name)
         out = array("i", bytes(4 * t.row_len))
+        try:
+            self._fill_q16(t, buf, out)
+        except NanoLLMError as e:
+            raise NanoLLMError("%s: %s: %s" % (self.gf.path, name, e))
+        return out
+
+    def _fill_q16(self, t, buf, out):
         import struct
         if t.type == GGML_F32:
             for j in range(t.row_len):
@@ -300,7 +318,6 @@ class Model:
             for j in range(t.row_len):
                 h = buf[2 * j] | (buf[2 * j + 1] << 8)
                 out[j] = _f32_to_fixed(_f16_bits_to_f32_bits(h), 16)
-        return out
 
     def _alloc_state(self):
         d, ff, L, T = self.n_embd, self.n_ff, self.n_layer, self.n_ctx
