@@ -1,0 +1,162 @@
+"""The browser playground (web/): the nanollm package on MicroPython's WebAssembly port, in
+headless Chromium (Debian's chromium, driven by npm playwright-core).
+
+`make playground` builds the site into build/web (a TEST_DEPS prerequisite of `make test`).
+The test serves it on a free port of 127.0.0.1, types a prompt, clicks Generate, waits for the
+tokens, and checks the text equals what the unix MicroPython prints for the same prompt and
+settings; then a file that isn't a GGUF, a prompt longer than the context, Stop, and the same
+run again. It saves the screenshot to docs/playground.png.
+"""
+import functools
+import http.server
+import json
+import os
+import shutil
+import subprocess
+import threading
+
+import pytest
+
+from testutil import ROOT, run_micropython
+
+SITE = os.path.join(ROOT, "build", "web")
+DRIVER = os.path.join(ROOT, "web", "tests", "drive.mjs")
+SCREENSHOT = os.path.join(ROOT, "docs", "playground.png")
+PROMPT = "Once upon a time"
+SETTINGS = {"max_new_tokens": 20, "temperature": 0.8, "top_k": 40, "top_p": 0.95, "seed": 42}
+AGAIN_TOKENS = 4
+
+pytestmark = pytest.mark.slow
+
+
+def chromium_path():
+    for name in ("chromium", "chromium-browser"):
+        p = shutil.which(name)
+        if p:
+            return p
+    return None
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def server():
+    """build/web served on 127.0.0.1 at a free port, for this module only."""
+    assert os.path.exists(os.path.join(SITE, "manifest.json")), "build the site first: make playground"
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=SITE))
+    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    t.start()
+    yield "http://127.0.0.1:%d/" % httpd.server_address[1]
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def unix_reference(model, n_ctx_out=False):
+    """The same generations with the unix port (viper kernels) on the file the page served."""
+    script = (
+        "import nanollm\n"
+        "m = nanollm.load(%r)\n"
+        "kw = dict(temperature=%r, top_k=%r, top_p=%r, seed=%r)\n"
+        "print(repr(m.generate(%r, max_new_tokens=%d, **kw)))\n"
+        "print(repr(m.generate(%r, max_new_tokens=%d, **kw)))\n"
+        "print(m.n_ctx)\n"
+        % (model, SETTINGS["temperature"], SETTINGS["top_k"], SETTINGS["top_p"], SETTINGS["seed"],
+           PROMPT, SETTINGS["max_new_tokens"], PROMPT, AGAIN_TOKENS))
+    lines = run_micropython(script).strip().splitlines()
+    return eval(lines[-3]), eval(lines[-2]), int(lines[-1])  # repr of str: trusted, our own output
+
+
+@pytest.fixture(scope="module")
+def browser_run(server, tmp_path_factory):
+    chromium = chromium_path()
+    assert chromium, "Debian's chromium is missing: make sysdeps (APT_PACKAGES has chromium)"
+    assert os.path.isdir(os.path.join(ROOT, "web", "node_modules", "playwright-core")), "run make playground (npm ci)"
+    text, short, n_ctx = unix_reference(os.path.join(SITE, "model.gguf"))
+    tmp = tmp_path_factory.mktemp("web")
+    shot = str(tmp / "playground.png")
+    cfg = {
+        "url": server, "chromium": chromium, "screenshot": shot, "prompt": PROMPT, "settings": SETTINGS,
+        "min_tokens": 20, "long_prompt": " ".join(["hello"] * (n_ctx + 16)), "stop_test": True,
+        "again_tokens": AGAIN_TOKENS, "timeout_ms": 300000,
+    }
+    cfg_path = tmp / "cfg.json"
+    cfg_path.write_text(json.dumps(cfg))
+    r = subprocess.run(["node", DRIVER, str(cfg_path)], capture_output=True, text=True, timeout=900,
+                       cwd=os.path.join(ROOT, "web"))
+    assert r.returncode == 0, "driver failed:\n%s\n%s" % (r.stdout[-3000:], r.stderr[-3000:])
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    if os.path.exists(shot):
+        os.makedirs(os.path.dirname(SCREENSHOT), exist_ok=True)
+        shutil.copy(shot, SCREENSHOT)
+    print("browser:", json.dumps(out["steps"].get("generate", {}), indent=1))
+    return out, text, short, shot
+
+
+def test_page_loads_the_runtime_in_wasm(browser_run):
+    out, _, _, _ = browser_run
+    assert "error" not in out, (out.get("error"), out["console"][-20:])
+    load = out["steps"]["load"]
+    assert load["status"] == "ready", load
+    assert "Emscripten" in load["runtime"] and "MicroPython" in load["runtime"]
+    # the wasm port has no viper: the runtime picked its plain Python kernels by itself
+    assert "kernels: python" in load["model"], load["model"]
+
+
+def test_same_text_as_unix_micropython(browser_run):
+    out, text, _, _ = browser_run
+    g = out["steps"]["generate"]
+    assert g["status"] == "done", g
+    assert g["tokens"] >= 20, g
+    assert g["text"] == text, "browser %r\nunix    %r" % (g["text"], text)
+    assert float(g["tps"]) > 0 and g["heap"].endswith("KB")
+
+
+def test_text_streams_and_page_stays_responsive(browser_run):
+    out, _, _, _ = browser_run
+    g = out["steps"]["generate"]
+    # the output was seen growing piece by piece, and the page answered quickly throughout
+    assert g["distinct_partial_outputs"] >= 5, g
+    assert g["slowest_page_answer_ms"] < 2000, g
+
+
+def test_board_verdicts_from_the_runtime_plan(browser_run):
+    out, _, _, _ = browser_run
+    g = out["steps"]["generate"]
+    boards = [n for n in os.listdir(os.path.join(ROOT, "boards")) if n.endswith(".json")]
+    assert g["board_rows"] == len(boards) and len(g["board_options"]) == len(boards), g
+    for opt in g["board_options"]:
+        assert "fits, " in opt or "short by " in opt or "unknown" in opt, opt
+    assert "fit" in g["board_verdict"], g["board_verdict"]
+
+
+def test_not_a_gguf_file_gives_a_message_and_keeps_the_model(browser_run):
+    out, _, _, _ = browser_run
+    b = out["steps"]["bad_file"]
+    assert b["status"] == "ready", b
+    assert "not a GGUF" in b["message"], b
+    assert b["model"].startswith(out["steps"]["load"]["model"].split(":")[0]), b
+
+
+def test_prompt_longer_than_the_context_gives_a_message(browser_run):
+    out, _, _, _ = browser_run
+    lp = out["steps"]["long_prompt"]
+    assert lp["status"] == "error" and "context" in lp["message"], lp
+
+
+def test_stop_then_the_page_works_again(browser_run):
+    out, _, short, _ = browser_run
+    s = out["steps"]["stop"]
+    assert s["status"] == "ready" and s["text"].endswith("[stopped]"), s
+    a = out["steps"]["again"]
+    assert a["status"] == "done", a
+    assert a["text"] == short, "after bad input and Stop: %r, unix %r" % (a["text"], short)
+
+
+def test_screenshot_taken(browser_run):
+    _, _, _, shot = browser_run
+    with open(shot, "rb") as f:
+        head = f.read(8)
+    assert head == b"\x89PNG\r\n\x1a\n" and os.path.getsize(shot) > 10000

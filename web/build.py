@@ -1,0 +1,76 @@
+"""Assemble the browser playground as a static site.
+
+    python web/build.py OUT_DIR --model MODEL.gguf
+
+Copies the page, MicroPython's WebAssembly port (from web/node_modules, installed by npm
+from the pinned package), the nanollm package's .py files, the model and the board profiles
+into OUT_DIR, with a manifest.json the page reads to know what to put in MicroPython's
+filesystem. No file of the runtime is changed or rewritten: the browser runs these copies.
+"""
+import argparse
+import glob
+import json
+import os
+import shutil
+import sys
+
+WEB = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(WEB)
+MP_PKG = os.path.join(WEB, "node_modules", "@micropython", "micropython-webassembly-pyscript")
+PAGE_FILES = ("index.html", "app.js", "worker.js", "style.css", "playground_glue.py")
+
+
+def read_boards():
+    """Every boards/*.json that parses, in name order; a broken profile is skipped with a note."""
+    boards = []
+    for p in sorted(glob.glob(os.path.join(ROOT, "boards", "*.json"))):
+        try:
+            with open(p) as f:
+                b = json.load(f)
+        except ValueError as e:
+            print("build.py: skipping %s: %s" % (os.path.basename(p), e), file=sys.stderr)
+            continue
+        if isinstance(b, dict):
+            b.setdefault("name", os.path.basename(p)[:-5])
+            boards.append(b)
+    return boards
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("out")
+    ap.add_argument("--model", required=True, help="GGUF file served as the default model")
+    a = ap.parse_args(argv)
+    if not os.path.exists(os.path.join(MP_PKG, "micropython.mjs")):
+        sys.exit("build.py: MicroPython's WebAssembly port is not installed: run `npm ci` in web/")
+    if not os.path.exists(a.model):
+        sys.exit("build.py: no model at %s" % a.model)
+    out = a.out
+    if os.path.isdir(out):
+        shutil.rmtree(out)
+    os.makedirs(os.path.join(out, "nanollm"))
+    for f in PAGE_FILES:
+        shutil.copy(os.path.join(WEB, f), os.path.join(out, f))
+    # .js rather than .mjs: every static server knows its MIME type (module scripts need it)
+    shutil.copy(os.path.join(MP_PKG, "micropython.mjs"), os.path.join(out, "micropython.js"))
+    shutil.copy(os.path.join(MP_PKG, "micropython.wasm"), os.path.join(out, "micropython.wasm"))
+    with open(os.path.join(MP_PKG, "package.json")) as f:
+        mp_version = json.load(f)["version"]
+    py = sorted(os.path.basename(p) for p in glob.glob(os.path.join(ROOT, "lib", "nanollm", "*.py")))
+    for f in py:
+        shutil.copy(os.path.join(ROOT, "lib", "nanollm", f), os.path.join(out, "nanollm", f))
+    shutil.copy(a.model, os.path.join(out, "model.gguf"))
+    manifest = {
+        "nanollm": py,
+        "model": {"url": "model.gguf", "name": os.path.basename(a.model), "bytes": os.path.getsize(a.model)},
+        "micropython_webassembly": mp_version,
+        "boards": read_boards(),
+    }
+    with open(os.path.join(out, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=1)
+    print("playground: %d runtime files, model %s (%d KB), %d board profiles, MicroPython wasm %s"
+          % (len(py), os.path.basename(a.model), os.path.getsize(a.model) // 1024, len(manifest["boards"]), mp_version))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+# Glue between the page's Web Worker and the nanollm package, run inside MicroPython's
+# WebAssembly port. It loads models with nanollm.load, generates with the runtime's generate
+# (streaming pieces through its callback) and asks nanollm.plan whether the model fits a
+# board. Results go back to JavaScript as JSON strings; `pgjs` is registered by worker.js.
+
+import gc
+import json
+import time
+
+import nanollm
+from nanollm import plan as P
+
+import pgjs
+
+_m = None  # the loaded model (also nanollm's default)
+_path = None  # its path in MicroPython's filesystem
+_st = [0, 0, 0]  # forward passes this run, prompt tokens, ticks when the prompt was done
+
+
+def _err(e):
+    name = type(e).__name__
+    return str(e) if name == "NanoLLMError" else "%s: %s" % (name, e)
+
+
+def _counting(fwd):
+    # forward passes are tokens: count them, and note when the prompt is through
+    def f(tok, pos):
+        r = fwd(tok, pos)
+        _st[0] += 1
+        if pos == _st[1] - 1:
+            _st[2] = time.ticks_ms()
+        return r
+    return f
+
+
+def _info(m):
+    n_mat = 0
+    for t in m.gf.tensors.values():
+        if len(t.shape) == 2:
+            n_mat += t.nbytes
+    p = m.plan
+    return {"path": m.path, "mode": m.mode, "backend": nanollm.backend(), "backend_note": _note(),
+            "n_vocab": m.n_vocab, "n_embd": m.n_embd, "n_layer": m.n_layer, "n_head": m.n_head,
+            "n_ff": m.n_ff, "n_ctx": m.n_ctx, "file_type": m.file_type, "weights": n_mat,
+            "peak": p["peak"], "heap": gc.mem_alloc()}
+
+
+def _note():
+    from nanollm import kernels
+    return kernels.backend_note()
+
+
+def load(path):
+    """Load a model; on failure, load the previous one again. Returns JSON."""
+    global _m, _path
+    try:
+        m = nanollm.load(path)
+    except Exception as e:
+        msg = _err(e)
+        _m = None
+        gc.collect()
+        if _path is not None and _path != path:
+            try:
+                _m = nanollm.load(_path)
+                _m.forward = _counting(_m.forward)
+            except Exception as e2:
+                _path = None
+                msg += " (and the previous model failed to load again: %s)" % _err(e2)
+        return json.dumps({"ok": False, "error": msg, "info": _info(_m) if _m else None})
+    m.forward = _counting(m.forward)
+    _m = m
+    _path = path
+    gc.collect()
+    return json.dumps({"ok": True, "info": _info(m)})
+
+
+def _piece(s):
+    gen = _st[0] - _st[1] + 1  # the token of this piece is sampled, not yet forwarded
+    ms = time.ticks_diff(time.ticks_ms(), _st[2]) if _st[0] >= _st[1] else 0
+    pgjs.piece(s, gen, gc.mem_alloc(), ms)
+
+
+def run(prompt, max_new_tokens, temperature, top_k, top_p, seed):
+    """nanollm.generate with the page's settings. Returns JSON with the text and timings."""
+    if _m is None:
+        return json.dumps({"ok": False, "error": "no model is loaded"})
+    try:
+        n_prompt = len(_m.tokenize(prompt)) or 1  # an empty prompt starts from <|endoftext|>
+        _st[0] = 0
+        _st[1] = n_prompt
+        t0 = time.ticks_ms()
+        _st[2] = t0
+        # Model.generate is nanollm.generate's own path (nanollm.generate(...) calls it on the
+        # default model). Called on the model: once the submodule nanollm.generate is imported,
+        # the package attribute of that name is the module, not the function.
+        text = _m.generate(prompt, max_new_tokens=max_new_tokens, temperature=temperature,
+                           top_k=top_k, top_p=top_p, seed=seed, callback=_piece)
+        t1 = time.ticks_ms()
+    except Exception as e:
+        gc.collect()
+        return json.dumps({"ok": False, "error": _err(e), "heap": gc.mem_alloc()})
+    gen = _st[0] - n_prompt if _st[0] >= n_prompt else 0
+    return json.dumps({"ok": True, "text": text, "prompt_tokens": n_prompt, "tokens": gen,
+                       "prompt_ms": time.ticks_diff(_st[2], t0), "gen_ms": time.ticks_diff(t1, _st[2]),
+                       "heap": gc.mem_alloc()})
+
+
+def _num(v):
+    # a byte count from a profile: a number, or a string like "264K" / "8M"
+    if isinstance(v, bool) or v is None:
+        return None
+    if isinstance(v, (int, float)):
+        return int(v)
+    if isinstance(v, str):
+        s = v.strip().upper().rstrip("B")
+        mul = 1
+        if s and s[-1] in "KM":
+            mul = 1024 if s[-1] == "K" else 1048576
+            s = s[:-1]
+        try:
+            return int(float(s) * mul)
+        except ValueError:
+            return None
+    return None
+
+
+def fits(boards_json):
+    """For each board profile: does the loaded model fit, by the runtime's own plan? JSON list."""
+    if _m is None:
+        return json.dumps([])
+    mats = [t for t in _m.gf.tensors.values() if len(t.shape) == 2]
+    shape = _m._shape()
+    out = []
+    for b in json.loads(boards_json):
+        name = b.get("name", "?")
+        r = {"name": name, "title": b.get("title", name)}
+        free = _num(b.get("free_heap_bytes"))
+        basis = "free heap after boot"
+        if free is None:
+            free = _num(b.get("ram_bytes"))
+            basis = "RAM (no free-heap figure in the profile)"
+        if free is None:
+            r["error"] = "the profile gives no RAM or free heap figure"
+            out.append(r)
+            continue
+        code = None
+        rc = b.get("runtime_code_bytes")
+        if isinstance(rc, dict):
+            code = _num(rc.get("mpy"))
+        budget = free - (code or 0)
+        try:
+            p = P.plan_model(shape, mats, _m.integer, _m.n_ctx, stream=None, free=budget)
+        except Exception as e:
+            r["error"] = _err(e)
+            out.append(r)
+            continue
+        need = p["peak"] + P.HEADROOM
+        fs = _num(b.get("fs_bytes"))
+        file_bytes = _m.gf.size if hasattr(_m.gf, "size") else None
+        r.update({"free": free, "basis": basis, "code": code, "need": need, "spare": budget - need,
+                  "fits": need <= budget, "streamed": p["weights_streamed"], "resident": p["weights_resident"],
+                  "fs": fs, "file": file_bytes})
+        out.append(r)
+    gc.collect()
+    return json.dumps(out)

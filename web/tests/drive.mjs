@@ -1,0 +1,107 @@
+// Drives the playground in headless Chromium (Debian's, through playwright-core) and prints
+// one JSON object with what the page showed. tests/test_web.py starts the server, runs this
+// and compares the text with the unix MicroPython's.
+//
+//   node web/tests/drive.mjs CONFIG.json
+// CONFIG: {url, chromium, screenshot, prompt, settings: {max_new_tokens, temperature, top_k,
+//          top_p, seed}, min_tokens, bad_file, timeout_ms}
+import { chromium } from "playwright-core";
+import fs from "fs";
+
+const cfg = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+const T = cfg.timeout_ms || 240000;
+const out = { console: [], steps: {} };
+
+const browser = await chromium.launch({
+  executablePath: cfg.chromium,
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync"],
+});
+try {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  page.on("console", (m) => out.console.push(m.text()));
+  page.on("pageerror", (e) => out.console.push("pageerror: " + e.message));
+  const status = () => page.locator("#status").textContent();
+  const waitStatus = (values) => page.waitForFunction(
+    (vs) => vs.includes(document.body.dataset.status), values, { timeout: T });
+
+  await page.goto(cfg.url);
+  await waitStatus(["ready", "error"]);
+  out.steps.load = { status: await status(), runtime: await page.locator("#runtime").textContent(),
+    model: await page.locator("#model-info").textContent(), message: await page.locator("#message").textContent() };
+
+  const setSettings = async (prompt) => {
+    await page.fill("#prompt", prompt);
+    for (const [k, v] of Object.entries(cfg.settings)) await page.fill("#" + k, String(v));
+  };
+
+  // 1. the main run: type, Generate, watch it stream, wait for the end
+  await setSettings(cfg.prompt);
+  const t0 = Date.now();
+  await page.click("#generate");
+  // streaming: sample the output while it grows; the page must answer while MicroPython works
+  const seen = new Set();
+  let responsiveMax = 0;
+  while (true) {
+    const t = Date.now();
+    const s = await page.evaluate(() => [document.body.dataset.status, document.getElementById("out-gen").textContent,
+      Number(document.getElementById("tokens").textContent)]);
+    responsiveMax = Math.max(responsiveMax, Date.now() - t);
+    seen.add(s[1]);
+    if (s[0] !== "generating") break;
+    if (Date.now() - t0 > T) throw new Error("generation did not finish in time");
+    await page.waitForTimeout(100);
+  }
+  await page.waitForFunction(
+    (n) => Number(document.getElementById("tokens").textContent) >= n || document.body.dataset.status !== "done",
+    cfg.min_tokens, { timeout: T });
+  out.steps.generate = {
+    status: await status(), text: await page.locator("#out-gen").textContent(),
+    tokens: Number(await page.locator("#tokens").textContent()), tps: await page.locator("#tps").textContent(),
+    heap: await page.locator("#heap").textContent(), gen_ms: Number(await page.evaluate(() => document.body.dataset.genMs)),
+    wall_ms: Date.now() - t0, distinct_partial_outputs: seen.size, slowest_page_answer_ms: responsiveMax,
+    message: await page.locator("#message").textContent(),
+    board_rows: await page.locator("#boards tbody tr").count(),
+    board_verdict: await page.locator("#board-verdict").textContent(),
+    board_options: await page.locator("#board option").allTextContents(),
+  };
+  await page.screenshot({ path: cfg.screenshot, fullPage: true });
+
+  // 2. a file that is not a GGUF model: a message, and the model stays loaded
+  await page.setInputFiles("#file", { name: "notes.gguf", mimeType: "application/octet-stream",
+    buffer: Buffer.from(cfg.bad_file_text || "this is not a model\n".repeat(20)) });
+  await page.waitForFunction(() => document.getElementById("message").textContent !== "", null, { timeout: T });
+  await waitStatus(["ready", "error"]);
+  out.steps.bad_file = { status: await status(), message: await page.locator("#message").textContent(),
+    model: await page.locator("#model-info").textContent() };
+
+  // 3. a prompt longer than the context
+  await setSettings(cfg.long_prompt);
+  await page.click("#generate");
+  await waitStatus(["done", "error"]);
+  out.steps.long_prompt = { status: await status(), message: await page.locator("#message").textContent() };
+
+  // 4. Stop in the middle of a run, then the page works again
+  if (cfg.stop_test) {
+    await setSettings(cfg.prompt);
+    await page.fill("#max_new_tokens", "1000");
+    await page.click("#generate");
+    await page.waitForFunction(() => Number(document.getElementById("tokens").textContent) >= 2, null, { timeout: T });
+    await page.click("#stop");
+    await waitStatus(["ready", "error"]);
+    out.steps.stop = { status: await status(), text: await page.locator("#out-gen").textContent() };
+  }
+
+  // 5. the same run again after all that: the same text
+  await setSettings(cfg.prompt);
+  await page.fill("#max_new_tokens", String(cfg.again_tokens || cfg.settings.max_new_tokens));
+  await page.click("#generate");
+  await waitStatus(["done", "error"]);
+  out.steps.again = { status: await status(), text: await page.locator("#out-gen").textContent(),
+    message: await page.locator("#message").textContent() };
+} catch (e) {
+  out.error = String((e && e.message) || e).split("\n")[0];
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(out));
