@@ -51,6 +51,14 @@ test: $(STAMP) data $(TEST_DEPS)
 test-fast: $(STAMP) data
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
+# The default model, retrained from scratch (deterministic for the seed up to float noise;
+# about 22-35 minutes on 2 cores). Writes lib/nanollm/model.gguf; see docs/training.md.
+model: $(STAMP) data
+	OPENBLAS_NUM_THREADS=1 $(PY) host_tools/train.py --corpus .cache/corpus/tinyshakespeare.txt \
+		--out .cache/model_default --layers 3 --embd 96 --heads 3 --ctx 128 --vocab 512 \
+		--steps 2400 --batch 32 --lr 3e-3 --seed 1337 --val-every 100 \
+		--gguf lib/nanollm/model.gguf --outtype q8_0
+
 tables: $(STAMP)
 	$(PY) host_tools/gen_tables.py
 	$(PY) host_tools/gen_unicode_ranges.py
