@@ -7,6 +7,7 @@ tokens, and checks the text equals what the unix MicroPython prints for the same
 settings; then a file that isn't a GGUF, a prompt longer than the context, Stop, and the same
 run again. It saves the screenshot to docs/playground.png.
 """
+import ast
 import functools
 import http.server
 import json
@@ -25,6 +26,8 @@ SCREENSHOT = os.path.join(ROOT, "docs", "playground.png")
 PROMPT = "Once upon a time"
 SETTINGS = {"max_new_tokens": 20, "temperature": 0.8, "top_k": 40, "top_p": 0.95, "seed": 42}
 AGAIN_TOKENS = 4
+EMPTY_TOKENS = 3
+MAXFILE = 100000  # the page's file size limit in the test (?maxfile=): the model is over it
 
 pytestmark = pytest.mark.slow
 
@@ -54,7 +57,7 @@ def server():
     httpd.server_close()
 
 
-def unix_reference(model, n_ctx_out=False):
+def unix_reference(model):
     """The same generations with the unix port (viper kernels) on the file the page served."""
     script = (
         "import nanollm\n"
@@ -62,11 +65,14 @@ def unix_reference(model, n_ctx_out=False):
         "kw = dict(temperature=%r, top_k=%r, top_p=%r, seed=%r)\n"
         "print(repr(m.generate(%r, max_new_tokens=%d, **kw)))\n"
         "print(repr(m.generate(%r, max_new_tokens=%d, **kw)))\n"
+        "print(repr(m.generate('', max_new_tokens=%d, **kw)))\n"
         "print(m.n_ctx)\n"
         % (model, SETTINGS["temperature"], SETTINGS["top_k"], SETTINGS["top_p"], SETTINGS["seed"],
-           PROMPT, SETTINGS["max_new_tokens"], PROMPT, AGAIN_TOKENS))
+           PROMPT, SETTINGS["max_new_tokens"], PROMPT, AGAIN_TOKENS, EMPTY_TOKENS))
     lines = run_micropython(script).strip().splitlines()
-    return eval(lines[-3]), eval(lines[-2]), int(lines[-1])  # repr of str: trusted, our own output
+    # reprs of str printed by our own script: literal_eval reads them back exactly
+    text, short, empty = (ast.literal_eval(x) for x in lines[-4:-1])
+    return {"text": text, "short": short, "empty": empty, "n_ctx": int(lines[-1])}
 
 
 @pytest.fixture(scope="module")
@@ -74,12 +80,17 @@ def browser_run(server, tmp_path_factory):
     chromium = chromium_path()
     assert chromium, "Debian's chromium is missing: make sysdeps (APT_PACKAGES has chromium)"
     assert os.path.isdir(os.path.join(ROOT, "web", "node_modules", "playwright-core")), "run make playground (npm ci)"
-    text, short, n_ctx = unix_reference(os.path.join(SITE, "model.gguf"))
+    model = os.path.join(SITE, "model.gguf")
+    ref = unix_reference(model)
+    assert os.path.getsize(model) > MAXFILE
     tmp = tmp_path_factory.mktemp("web")
     shot = str(tmp / "playground.png")
+    user_model = str(tmp / "user-model.gguf")  # the same bytes under another name, from "disk"
+    shutil.copy(model, user_model)
     cfg = {
         "url": server, "chromium": chromium, "screenshot": shot, "prompt": PROMPT, "settings": SETTINGS,
-        "min_tokens": 20, "long_prompt": " ".join(["hello"] * (n_ctx + 16)), "stop_test": True,
+        "min_tokens": 20, "long_prompt": " ".join(["hello"] * (ref["n_ctx"] + 16)), "stop_test": True,
+        "maxfile": MAXFILE, "big_file": model, "user_model": user_model, "empty_tokens": EMPTY_TOKENS,
         "again_tokens": AGAIN_TOKENS, "timeout_ms": 300000,
     }
     cfg_path = tmp / "cfg.json"
@@ -92,11 +103,11 @@ def browser_run(server, tmp_path_factory):
         os.makedirs(os.path.dirname(SCREENSHOT), exist_ok=True)
         shutil.copy(shot, SCREENSHOT)
     print("browser:", json.dumps(out["steps"].get("generate", {}), indent=1))
-    return out, text, short, shot
+    return out, ref, shot
 
 
 def test_page_loads_the_runtime_in_wasm(browser_run):
-    out, _, _, _ = browser_run
+    out, _, _ = browser_run
     assert "error" not in out, (out.get("error"), out["console"][-20:])
     load = out["steps"]["load"]
     assert load["status"] == "ready", load
@@ -106,16 +117,16 @@ def test_page_loads_the_runtime_in_wasm(browser_run):
 
 
 def test_same_text_as_unix_micropython(browser_run):
-    out, text, _, _ = browser_run
+    out, ref, _ = browser_run
     g = out["steps"]["generate"]
     assert g["status"] == "done", g
     assert g["tokens"] >= 20, g
-    assert g["text"] == text, "browser %r\nunix    %r" % (g["text"], text)
+    assert g["text"] == ref["text"], "browser %r\nunix    %r" % (g["text"], ref["text"])
     assert float(g["tps"]) > 0 and g["heap"].endswith("KB")
 
 
 def test_text_streams_and_page_stays_responsive(browser_run):
-    out, _, _, _ = browser_run
+    out, _, _ = browser_run
     g = out["steps"]["generate"]
     # the output was seen growing piece by piece, and the page answered quickly throughout
     assert g["distinct_partial_outputs"] >= 5, g
@@ -123,7 +134,7 @@ def test_text_streams_and_page_stays_responsive(browser_run):
 
 
 def test_board_verdicts_from_the_runtime_plan(browser_run):
-    out, _, _, _ = browser_run
+    out, _, _ = browser_run
     g = out["steps"]["generate"]
     boards = [n for n in os.listdir(os.path.join(ROOT, "boards")) if n.endswith(".json")]
     assert g["board_rows"] == len(boards) and len(g["board_options"]) == len(boards), g
@@ -133,7 +144,7 @@ def test_board_verdicts_from_the_runtime_plan(browser_run):
 
 
 def test_not_a_gguf_file_gives_a_message_and_keeps_the_model(browser_run):
-    out, _, _, _ = browser_run
+    out, _, _ = browser_run
     b = out["steps"]["bad_file"]
     assert b["status"] == "ready", b
     assert "not a GGUF" in b["message"], b
@@ -141,22 +152,42 @@ def test_not_a_gguf_file_gives_a_message_and_keeps_the_model(browser_run):
 
 
 def test_prompt_longer_than_the_context_gives_a_message(browser_run):
-    out, _, _, _ = browser_run
+    out, _, _ = browser_run
     lp = out["steps"]["long_prompt"]
     assert lp["status"] == "error" and "context" in lp["message"], lp
 
 
 def test_stop_then_the_page_works_again(browser_run):
-    out, _, short, _ = browser_run
+    out, ref, _ = browser_run
     s = out["steps"]["stop"]
     assert s["status"] == "ready" and s["text"].endswith("[stopped]"), s
     a = out["steps"]["again"]
     assert a["status"] == "done", a
-    assert a["text"] == short, "after bad input and Stop: %r, unix %r" % (a["text"], short)
+    assert a["text"] == ref["short"], "after bad input and Stop: %r, unix %r" % (a["text"], ref["short"])
+
+
+def test_file_over_the_size_limit_is_refused(browser_run):
+    out, _, _ = browser_run
+    b = out["steps"]["big_file"]
+    assert "too big" in b["message"] and b["status"] in ("ready", "done"), b
+
+
+def test_load_a_gguf_from_disk(browser_run):
+    out, _, _ = browser_run
+    u = out["steps"]["user_model"]
+    assert u["status"] == "ready" and u["model"].startswith("user-model.gguf: GPT-2"), u
+    assert u["message"] == "", u
+
+
+def test_empty_prompt_starts_from_end_of_text(browser_run):
+    out, ref, _ = browser_run
+    e = out["steps"]["empty_prompt"]
+    assert e["status"] == "done" and "end-of-text" in e["message"], e
+    assert e["text"] == ref["empty"], (e, ref["empty"])
 
 
 def test_screenshot_taken(browser_run):
-    _, _, _, shot = browser_run
+    _, _, shot = browser_run
     with open(shot, "rb") as f:
         head = f.read(8)
     assert head == b"\x89PNG\r\n\x1a\n" and os.path.getsize(shot) > 10000

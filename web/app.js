@@ -6,7 +6,7 @@ const $ = (id) => document.getElementById(id);
 const HEAPSIZE = Number(new URLSearchParams(location.search).get("heap")) || 64 * 1024 * 1024;
 // Files above this are refused before reading: MicroPython's filesystem in the worker keeps
 // a copy, the page keeps one to restart the worker after Stop, and the heap holds the weights.
-const MAX_FILE = 256 * 1024 * 1024;
+const MAX_FILE = Number(new URLSearchParams(location.search).get("maxfile")) || 256 * 1024 * 1024;
 
 let manifest = null;
 let worker = null;
@@ -125,7 +125,7 @@ function onWorker(d) {
 }
 
 function requestPlan() {
-  if (manifest.boards.length) worker.postMessage({ cmd: "plan", boards: manifest.boards });
+  if (manifest.boards.length) worker.postMessage({ cmd: "plan", boards: manifest.boards, code: manifest.runtime_code_bytes });
   else $("board-verdict").textContent = "No board profiles (boards/*.json) were found when the page was built.";
 }
 
@@ -133,16 +133,13 @@ let boardResults = [];
 function verdict(r) {
   if (r.error) return { short: "unknown", long: `${r.title}: ${r.error}`, cls: "" };
   const amount = kb(Math.abs(r.spare));
-  const stream = r.streamed > 0 ? `, ${kb(r.streamed)} of weights streamed from flash` : ", all weights in RAM";
+  const weights = r.streamed > 0 ? `${kb(r.streamed)} of weights streamed from flash` : "all weights in RAM";
+  const code = r.code != null ? `, less ${kb(r.code)} for nanollm's own code` : " (nanollm's own code not counted)";
   let fsNote = "";
-  if (r.fs != null && r.file != null && r.file > r.fs) fsNote = `; the file (${kb(r.file)}) is larger than its ${kb(r.fs)} filesystem`;
-  const code = r.code != null ? ` after ${kb(r.code)} of runtime code` : "";
-  if (r.fits) {
-    return { short: `fits, ${amount} spare`, cls: "yes",
-      long: `${r.title}: fits with ${amount} to spare (needs ${kb(r.need)} of ${kb(r.free)} ${r.basis}${code}${stream})${fsNote}.` };
-  }
-  return { short: `short by ${amount}`, cls: "no",
-    long: `${r.title}: does not fit: needs ${kb(r.need)}, ${amount} more than the ${kb(r.free)} ${r.basis}${code}${fsNote}.` };
+  if (r.fs != null && r.file != null && r.file > r.fs) fsNote = ` The file (${kb(r.file)}) is larger than its ${kb(r.fs)} filesystem.`;
+  const detail = `the model needs ${kb(r.need)} (${weights}); ${r.basis}: ${kb(r.free)}${code}.${fsNote}`;
+  if (r.fits) return { short: `fits, ${amount} spare`, cls: "yes", long: `${r.title}: fits with ${amount} to spare: ${detail}` };
+  return { short: `short by ${amount}`, cls: "no", long: `${r.title}: does not fit, short by ${amount}: ${detail}` };
 }
 
 function showBoards(results) {
@@ -159,7 +156,7 @@ function showBoards(results) {
     sel.appendChild(o);
     const tr = document.createElement("tr");
     tr.dataset.board = r.name;
-    for (const [text, cls] of [[r.name, ""], [r.free != null ? kb(r.free) : "–", ""], [r.need != null ? kb(r.need) : "–", ""], [v.short, v.cls]]) {
+    for (const [text, cls] of [[r.name, ""], [r.free != null ? kb(r.free) : "–", ""], [r.total != null ? kb(r.total) : "–", ""], [v.short, v.cls]]) {
       const td = document.createElement("td"); td.textContent = text; if (cls) td.className = cls; tr.appendChild(td);
     }
     body.appendChild(tr);
@@ -216,8 +213,8 @@ async function loadFile(file) {
   if (!file) return;
   message("");
   if (file.size > MAX_FILE) {
-    message(`${file.name} is ${(file.size / 1048576).toFixed(0)} MB: too big for this page ` +
-      `(it keeps models up to ${MAX_FILE / 1048576} MB in the browser's memory).`);
+    message(`${file.name} is ${(file.size / 1048576).toFixed(2)} MB: too big for this page ` +
+      `(it keeps models up to ${(MAX_FILE / 1048576).toFixed(MAX_FILE < 1048576 ? 2 : 0)} MB in the browser's memory).`);
     return;
   }
   let buffer;

@@ -36,6 +36,20 @@ def read_boards():
     return boards
 
 
+def runtime_code_bytes():
+    """Heap the runtime's own code takes on a board ({"py": n, "mpy": n}), as host_tools/plan.py
+    counts it when a board profile has no figure of its own; None when it can't be measured."""
+    sys.path.insert(0, os.path.join(ROOT, "host_tools"))
+    try:
+        import plan as host_plan
+        return host_plan.measure_code_unix()
+    except Exception as e:  # no unix micropython here: the page says code is not counted
+        print("build.py: runtime code size not measured (%s)" % e, file=sys.stderr)
+        return None
+    finally:
+        sys.path.pop(0)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out")
@@ -65,6 +79,7 @@ def main(argv=None):
         "model": {"url": "model.gguf", "name": os.path.basename(a.model), "bytes": os.path.getsize(a.model)},
         "micropython_webassembly": mp_version,
         "boards": read_boards(),
+        "runtime_code_bytes": runtime_code_bytes(),
     }
     with open(os.path.join(out, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)

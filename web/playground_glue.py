@@ -124,8 +124,13 @@ def _num(v):
     return None
 
 
-def fits(boards_json):
-    """For each board profile: does the loaded model fit, by the runtime's own plan? JSON list."""
+def fits(boards_json, code_json="null"):
+    """For each board profile: does the loaded model fit, by the runtime's own plan? JSON list.
+
+    As host_tools/plan.py: the free heap after boot, less the runtime's code (the profile's
+    runtime_code_bytes, else the figure measured on the unix port when the site was built),
+    is what nanollm.load sees; the model needs its plan's peak plus the headroom."""
+    default_code = json.loads(code_json)
     if _m is None:
         return json.dumps([])
     mats = [t for t in _m.gf.tensors.values() if len(t.shape) == 2]
@@ -144,9 +149,9 @@ def fits(boards_json):
             out.append(r)
             continue
         code = None
-        rc = b.get("runtime_code_bytes")
-        if isinstance(rc, dict):
-            code = _num(rc.get("mpy"))
+        for rc in (b.get("runtime_code_bytes"), default_code):
+            if code is None and isinstance(rc, dict):
+                code = _num(rc.get("mpy"))
         budget = free - (code or 0)
         try:
             p = P.plan_model(shape, mats, _m.integer, _m.n_ctx, stream=None, free=budget)
@@ -157,7 +162,7 @@ def fits(boards_json):
         need = p["peak"] + P.HEADROOM
         fs = _num(b.get("fs_bytes"))
         file_bytes = _m.gf.size if hasattr(_m.gf, "size") else None
-        r.update({"free": free, "basis": basis, "code": code, "need": need, "spare": budget - need,
+        r.update({"free": free, "basis": basis, "code": code, "need": need, "total": need + (code or 0), "spare": budget - need,
                   "fits": need <= budget, "streamed": p["weights_streamed"], "resident": p["weights_resident"],
                   "fs": fs, "file": file_bytes})
         out.append(r)

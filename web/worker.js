@@ -81,7 +81,8 @@ onmessage = async (ev) => {
         `${Number(p.temperature)}, ${p.top_k | 0}, ${Number(p.top_p)}, ${seed})`;
       postMessage({ type: "done", res: JSON.parse(pyEval(code)) });
     } else if (msg.cmd === "plan") {
-      const out = pyEval(`playground_glue.fits(${JSON.stringify(JSON.stringify(msg.boards))})`);
+      const out = pyEval(`playground_glue.fits(${JSON.stringify(JSON.stringify(msg.boards))}, ` +
+        `${JSON.stringify(JSON.stringify(msg.code || null))})`);
       postMessage({ type: "plan", boards: JSON.parse(out) });
     }
   } catch (e) {

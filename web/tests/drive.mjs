@@ -4,7 +4,8 @@
 //
 //   node web/tests/drive.mjs CONFIG.json
 // CONFIG: {url, chromium, screenshot, prompt, settings: {max_new_tokens, temperature, top_k,
-//          top_p, seed}, min_tokens, bad_file, timeout_ms}
+//          top_p, seed}, min_tokens, long_prompt, maxfile, big_file, user_model, empty_tokens,
+//          stop_test, again_tokens, timeout_ms}
 import { chromium } from "playwright-core";
 import fs from "fs";
 
@@ -25,7 +26,7 @@ try {
   const waitStatus = (values) => page.waitForFunction(
     (vs) => vs.includes(document.body.dataset.status), values, { timeout: T });
 
-  await page.goto(cfg.url);
+  await page.goto(cfg.url + (cfg.maxfile ? "?maxfile=" + cfg.maxfile : ""));
   await waitStatus(["ready", "error"]);
   out.steps.load = { status: await status(), runtime: await page.locator("#runtime").textContent(),
     model: await page.locator("#model-info").textContent(), message: await page.locator("#message").textContent() };
@@ -74,6 +75,36 @@ try {
   await waitStatus(["ready", "error"]);
   out.steps.bad_file = { status: await status(), message: await page.locator("#message").textContent(),
     model: await page.locator("#model-info").textContent() };
+
+  // 2b. a file over the page's size limit (the URL's ?maxfile= lowers it): refused before reading
+  if (cfg.big_file) {
+    await page.evaluate(() => { document.getElementById("message").textContent = ""; });
+    await page.setInputFiles("#file", cfg.big_file);
+    await page.waitForFunction(() => document.getElementById("message").textContent !== "", null, { timeout: T });
+    out.steps.big_file = { status: await status(), message: await page.locator("#message").textContent() };
+  }
+
+  // 2c. a real GGUF from the user's disk
+  if (cfg.user_model) {
+    await page.goto(cfg.url);  // without ?maxfile=
+    await waitStatus(["ready", "error"]);
+    await page.setInputFiles("#file", cfg.user_model);
+    await page.waitForFunction((n) => document.getElementById("model-info").textContent.startsWith(n),
+      cfg.user_model.split("/").pop(), { timeout: T });
+    await waitStatus(["ready", "error"]);
+    out.steps.user_model = { status: await status(), model: await page.locator("#model-info").textContent(),
+      message: await page.locator("#message").textContent() };
+  }
+
+  // 2d. an empty prompt: the model starts from its end-of-text token
+  if (cfg.empty_tokens) {
+    await setSettings("");
+    await page.fill("#max_new_tokens", String(cfg.empty_tokens));
+    await page.click("#generate");
+    await waitStatus(["done", "error"]);
+    out.steps.empty_prompt = { status: await status(), text: await page.locator("#out-gen").textContent(),
+      message: await page.locator("#message").textContent() };
+  }
 
   // 3. a prompt longer than the context
   await setSettings(cfg.long_prompt);
