@@ -161,7 +161,7 @@ class QemuStandIn:
             raise EmulatorError("%s is missing: build it with `make firmware-qemu`" % self.firmware)
         cmd = [exe, "-machine", "microbit", "-global", "nrf51-soc.flash-size=%d" % QEMU_FLASH,
                "-global", "nrf51-soc.sram-size=%d" % self.ram, "-display", "none", "-monitor", "none",
-               "-serial", "pty", "-kernel", self.firmware]
+               "-serial", "pty", "-semihosting", "-kernel", self.firmware]
         if self.icount:
             cmd += ["-icount", "shift=0"]
         if self.plugin:
