@@ -9,6 +9,9 @@
 from .errors import NanoLLMError
 from .kernels import backend_name
 from .model import Model
+# Import the generation submodule now: importing it later (Model.generate does) would
+# set the package attribute `generate` to the submodule, hiding nanollm.generate() below.
+from . import generate as _generation  # noqa: F401
 
 __version__ = "0.1.0"
 
