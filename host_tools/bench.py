@@ -480,6 +480,15 @@ def write_report(res, meta, out_md, out_png):
         for n in meta["notes"]:
             L.append("- " + n)
         L.append("")
+    interop = os.path.join(ROOT, ".cache", "llamacpp", "interop.json")
+    if os.path.exists(interop):
+        with open(interop) as f:
+            found = json.load(f)
+        L.append("## llama.cpp interoperability (from the last `tests/test_llamacpp.py` run)")
+        L.append("")
+        for k in sorted(found):
+            L.append("- %s: `%s`" % (k, json.dumps(found[k])))
+        L.append("")
     boards = os.path.join(ROOT, "docs", "boards.md")
     if os.path.exists(boards):
         L.append("## Emulated microcontrollers (estimates, from docs/boards.md)")

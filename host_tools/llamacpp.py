@@ -54,7 +54,7 @@ def fetch():
     if not os.path.exists(SDIST):
         say("downloading llama-cpp-python==%s sdist with pip (76 MB)" % VERSION)
         subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check",
-                        "--no-binary", ":all:", "--no-deps", "--no-build-isolation",
+                        "--no-binary", "llama-cpp-python", "--no-deps",
                         "llama-cpp-python==%s" % VERSION, "-d", CACHE], check=True)
         if not os.path.exists(SDIST):
             raise LlamaCppError("pip did not leave %s" % os.path.relpath(SDIST, ROOT))
