@@ -129,10 +129,12 @@ def test_llamacpp_greedy_matches_ours_f32(driver, files):
     record("f32 greedy (%s)" % files["source"], {"ours": ours_toks, "llama.cpp": r["tokens"]})
     assert r["tokens"] == ours_toks, "greedy continuations differ at %d" % next(
         i for i, (a, b) in enumerate(zip(r["tokens"], ours_toks)) if a != b)
-    # the logits themselves: same within float32 rounding of different summation orders
+    # the logits themselves: ggml's CPU GELU rounds its input and output to f16 (a lookup
+    # table, GGML_GELU_FP16 in ggml-cpu/vec.h), so they agree to about 1e-3 of the logit range
     diff = float(np.abs(r["logits"] - ours_logits).max())
-    record("f32 max |logit diff| llama.cpp (f32 KV) vs ours", diff)
-    assert diff < 1e-3
+    span = float(np.ptp(ours_logits, axis=1).max())
+    record("f32 max |logit diff| llama.cpp (f32 KV) vs ours, and logit range", [diff, span])
+    assert diff <= 2e-3 * span
 
 
 def test_llamacpp_default_f16_kv_same_greedy(driver, files):
@@ -176,8 +178,8 @@ def test_llamacpp_q8_0_divergence_and_nll(driver, files, corpus_path):
     first = next((i for i, (a, b) in enumerate(zip(rg["tokens"], toks_ours)) if a != b), None)
     record("q8_0 (%s)" % files["source"], {
         "first greedy divergence (of 32)": first, "ours": toks_ours, "llama.cpp": rg["tokens"],
-        "NLL nats/token over %d tokens: ours q8_0" % (len(ids) - 1): round(nll_ours8, 5),
-        "llama.cpp q8_0": round(nll_llama8, 5), "ours f32": round(nll_ours32, 5)})
+        "NLL nats/token over %d tokens: ours q8_0" % (len(ids) - 1): round(float(nll_ours8), 5),
+        "llama.cpp q8_0": round(float(nll_llama8), 5), "ours f32": round(float(nll_ours32), 5)})
     assert all(math.isfinite(v) for v in (nll_ours8, nll_ours32, nll_llama8))
     # both q8_0 runtimes within 2% of the f32 NLL, and of each other
     assert abs(nll_ours8 - nll_ours32) <= 0.02 * nll_ours32
