@@ -3,6 +3,7 @@
 #   make firmware-qemu   build/firmware/qemu/firmware.elf   emulated Cortex-M0 board (qemu microbit)
 #   make firmware-rp2    build/firmware/rp2/firmware.uf2    Raspberry Pi Pico (RP2040)
 #   make firmware        all three
+#   make picotool        .cache/micropython-1.25/picotool-2.1.1 (host tool the rp2 build needs)
 #   make qemu-repl       run the emulated board with its REPL on this terminal
 # Sources come from Debian (host_tools/fetch_micropython.py) into .cache/micropython-1.25/;
 # every build is skipped when its output is newer than everything it is made from.
@@ -14,7 +15,8 @@ FW_PY ?= $(if $(wildcard $(PY)),$(PY),python3)
 FW_CACHE := .cache/micropython-1.25
 FW_MPY := $(FW_CACHE)/micropython
 FW_SRC_STAMP := $(FW_MPY)/py/mpconfig.h
-FW_RP2_STAMP := $(FW_CACHE)/pico-sdk/pico_sdk_init.cmake $(FW_CACHE)/tinyusb/src/tusb.h
+FW_RP2_STAMP := $(FW_CACHE)/pico-sdk/pico_sdk_init.cmake $(FW_CACHE)/tinyusb/src/tusb.h \
+	$(FW_CACHE)/mbedtls/library/aes.c
 FW_OUT := build/firmware
 FW_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 # a fixed version string (the tree is not a git checkout of MicroPython)
@@ -72,15 +74,36 @@ $(QEMU_FIRMWARE): $(FW_SRC_STAMP) $(FW_MPY_CROSS) $(FW_MODULE_SRCS) $(FW_QEMU_SR
 		PYTHON=$(abspath $(FW_PY))
 	cp $(FW_OUT)/qemu/obj/firmware.elf $@.tmp && mv $@.tmp $@
 
+# picotool 2.1.1, which pico-sdk 2.1.1 runs to make the .uf2 (else it clones it from
+# GitHub): built for this host from Debian's source package by fetch_micropython.py
+FW_PICOTOOL_DIR := $(FW_CACHE)/picotool-2.1.1/picotool
+FW_PICOTOOL := $(FW_PICOTOOL_DIR)/picotool
+.PHONY: picotool
+picotool: $(FW_PICOTOOL)
+
+$(FW_PICOTOOL): | $(FW_SRC_STAMP)
+	$(FW_PY) host_tools/fetch_micropython.py --picotool -j$(FW_JOBS)
+	@touch $@
+
 $(FW_OUT)/rp2/firmware.uf2: $(FW_SRC_STAMP) $(FW_RP2_STAMP) $(FW_MPY_CROSS) $(FW_MODULE_SRCS) mk/firmware.mk \
-		$(FW_OUT)/no-micropython-lib/README.md
+		$(FW_OUT)/no-micropython-lib/README.md $(FW_PICOTOOL)
 	@echo "building the rp2 port (RPI_PICO) with nanollm_native"
-	@# cmake directly: the port's Makefile insists on git submodules
-	$(FW_ENV) cmake -S $(FW_MPY)/ports/rp2 -B $(FW_OUT)/rp2/obj -DMICROPY_BOARD=RPI_PICO -DPICO_BUILD_DOCS=0 \
+	@# cmake directly: the port's Makefile insists on git submodules; picotool_DIR points
+	@# pico-sdk at our picotool (its CMake package), PICOTOOL_FETCH_FROM_GIT_PATH keeps any
+	@# fallback inside the cache
+	@# the board manifest minus its micropython-lib drivers (onewire, ds18x20, dht, neopixel)
+	@mkdir -p $(FW_OUT)/rp2
+	printf 'freeze("$$(PORT_DIR)/modules")\ninclude("$$(MPY_DIR)/extmod/asyncio")\n' > $(FW_OUT)/rp2/manifest.py
+	$(FW_ENV) MICROPY_MPYCROSS=$(abspath $(FW_MPY_CROSS)) cmake -S $(FW_MPY)/ports/rp2 -B $(FW_OUT)/rp2/obj \
+		-DMICROPY_BOARD=RPI_PICO -DPICO_BUILD_DOCS=0 \
 		-DUSER_C_MODULES=$(abspath firmware/usermod/micropython.cmake) \
+		-DMICROPY_FROZEN_MANIFEST=$(abspath $(FW_OUT)/rp2/manifest.py) \
+		-DMICROPY_LIB_DIR=$(abspath $(FW_OUT)/no-micropython-lib) \
 		-DPICO_SDK_PATH_OVERRIDE=$(abspath $(FW_CACHE)/pico-sdk) -DMICROPY_MPYCROSS=$(abspath $(FW_MPY_CROSS)) \
+		-Dpicotool_DIR=$(abspath $(FW_PICOTOOL_DIR)) \
+		-DPICOTOOL_FETCH_FROM_GIT_PATH=$(abspath $(dir $(FW_PICOTOOL_DIR))) \
 		-DPython3_EXECUTABLE=$(abspath $(FW_PY)) >/dev/null
-	$(FW_ENV) $(MAKE) -s -j$(FW_JOBS) -C $(FW_OUT)/rp2/obj
+	$(FW_ENV) MICROPY_MPYCROSS=$(abspath $(FW_MPY_CROSS)) $(MAKE) -s -j$(FW_JOBS) -C $(FW_OUT)/rp2/obj
 	cp $(FW_OUT)/rp2/obj/firmware.elf $(FW_OUT)/rp2/firmware.elf.tmp && mv $(FW_OUT)/rp2/firmware.elf.tmp $(FW_OUT)/rp2/firmware.elf
 	cp $(FW_OUT)/rp2/obj/firmware.uf2 $@.tmp && mv $@.tmp $@
 

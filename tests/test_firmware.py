@@ -5,11 +5,15 @@
   with the built-in module as with viper;
 - emulated Cortex-M0 board (qemu microbit): boots, reports its free heap, runs viper,
   has the built-in module and a writable filesystem, driven by mpremote.
-The firmware is built by `make firmware-unix firmware-qemu` (test prerequisites).
+- RP2040 (RPI_PICO) firmware: a valid UF2 for the RP2040 family holding the module.
+The firmware is built by `make firmware-unix firmware-qemu` (test prerequisites); the
+rp2 image by `make firmware-rp2`, which is not one (about 5 minutes from cached sources),
+so its test skips when the image is missing.
 """
 import os
 import re
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -21,6 +25,7 @@ from testutil import FIXTURES, LIB, ROOT
 FW = os.path.join(ROOT, "build", "firmware")
 UNIX = os.path.join(FW, "unix", "micropython")
 QEMU_ELF = os.path.join(FW, "qemu", "firmware.elf")
+RP2_UF2 = os.path.join(FW, "rp2", "firmware.uf2")
 QEMU = ["qemu-system-arm", "-machine", "microbit", "-global", "nrf51-soc.flash-size=1048576",
         "-global", "nrf51-soc.sram-size=262144", "-nographic", "-monitor", "null", "-semihosting"]
 PROVIDES = ("to_x16", "matvec_q8_0", "matvec_q4_0", "matvec_q4_1", "add_q", "gelu_q",
@@ -205,3 +210,33 @@ def test_qemu_board_filesystem_with_mpremote_cp(qemu_board, tmp_path):
     with open(src, "rb") as a:
         assert back.read_bytes() == a.read()
     assert "kpy.py" in _mpremote(qemu_board, "ls", ":")
+
+
+# ------------------------------------------------------------------ RP2040 (Raspberry Pi Pico)
+
+UF2_MAGIC = (0x0A324655, 0x9E5D5157, 0x0AB16F30)  # first, second, final
+UF2_FAMILY_PRESENT = 0x00002000
+RP2040_FAMILY = 0xE48BFF56
+
+
+def test_rp2_uf2_is_rp2040_image_with_module():
+    if not os.path.exists(RP2_UF2):
+        pytest.skip("no %s: run `make firmware-rp2`" % os.path.relpath(RP2_UF2, ROOT))
+    data = open(RP2_UF2, "rb").read()
+    assert data and len(data) % 512 == 0, len(data)
+    nblocks = len(data) // 512
+    image = {}
+    for i in range(nblocks):
+        blk = data[512 * i:512 * (i + 1)]
+        m0, m1, flags, addr, size, num, total, family = struct.unpack("<8I", blk[:32])
+        assert (m0, m1, struct.unpack("<I", blk[508:])[0]) == UF2_MAGIC, i
+        assert flags & UF2_FAMILY_PRESENT and family == RP2040_FAMILY, (i, hex(flags), hex(family))
+        assert (num, total) == (i, nblocks), (i, num, total)
+        assert 0 < size <= 476 and 0x10000000 <= addr < 0x10000000 + 2 * 1024 * 1024, (i, addr, size)
+        image[addr] = blk[32:32 + size]
+    # payload in flash order (a string may straddle two blocks)
+    flash = b"".join(image[a] for a in sorted(image))
+    assert len(flash) > 200 * 1024
+    assert b"nanollm_native" in flash
+    for name in PROVIDES:
+        assert name.encode() in flash, name
