@@ -8,7 +8,7 @@ sources.list, private package lists and a private download cache, all under the 
 directory. Each part is skipped when its unpacked tree is already there.
 
     python3 host_tools/fetch_micropython.py            # MicroPython source only
-    python3 host_tools/fetch_micropython.py --rp2      # plus pico-sdk and tinyusb
+    python3 host_tools/fetch_micropython.py --rp2      # plus pico-sdk, tinyusb and mbedtls
     python3 host_tools/fetch_micropython.py --picotool # plus pico-sdk and a host picotool
 
 Result (paths relative to the repo root):
@@ -232,7 +232,7 @@ def main(argv=None):
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=os.path.join(ROOT, ".cache", "micropython-1.25"),
                     help="where to unpack (default: .cache/micropython-1.25)")
-    ap.add_argument("--rp2", action="store_true", help="also fetch pico-sdk and tinyusb (for ports/rp2)")
+    ap.add_argument("--rp2", action="store_true", help="also fetch pico-sdk, tinyusb and mbedtls (for ports/rp2)")
     ap.add_argument("--picotool", action="store_true",
                     help="also fetch pico-sdk and build picotool %s for this host" % PICOTOOL_UPSTREAM)
     ap.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 2,
