@@ -191,6 +191,16 @@ class Board:
                                % (self.device, self.connect_timeout, e, "; it sent: " + seen if seen else ""),
                                EXIT_BOARD)
 
+    def reset(self):
+        """Soft reset into a fresh raw REPL (a clean heap; the filesystem stays)."""
+        quiet = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(quiet):
+                self.t.exit_raw_repl()
+                self.t.enter_raw_repl(soft_reset=True, timeout_overall=self.connect_timeout)
+        except Exception as e:
+            raise DevtestError("the board did not come back from a soft reset (%s)" % e, EXIT_BOARD)
+
     def close(self):
         if self.t is not None:
             try:
@@ -242,12 +252,29 @@ class Board:
         code = "import os\nfor d in %r:\n try:\n  os.mkdir(d)\n except OSError:\n  pass\n" % sorted(remote_dirs)
         self.exec(code)
 
-    def put(self, local, remote, progress=None):
+    def _put_base64(self, remote, data, progress):
+        # like mpremote's fs_writefile, with base64 chunks instead of bytes reprs:
+        # about 1.35 bytes on the wire per byte instead of up to 4
+        import base64
+        self.t.exec("import binascii as _ba\n_f = open(%r, 'wb')\n_w = _f.write\n_d = _ba.a2b_base64" % remote)
+        try:
+            step = 3072
+            for i in range(0, len(data), step):
+                self.t.exec("_w(_d(%r))" % base64.b64encode(data[i:i + step]))
+                if progress:
+                    progress(min(i + step, len(data)), len(data))
+        finally:
+            self.t.exec("_f.close()\ndel _f, _w, _d, _ba")
+
+    def put(self, local, remote, progress=None, base64=False):
         from mpremote.transport import TransportError
         with open(local, "rb") as f:
             data = f.read()
         try:
-            self.t.fs_writefile(remote, data, chunk_size=4096, progress_callback=progress)
+            if base64:
+                self._put_base64(remote, data, progress)
+            else:
+                self.t.fs_writefile(remote, data, chunk_size=4096, progress_callback=progress)
         except TransportError as e:
             text = str(getattr(e, "error_output", "") or e)
             if "28" in text or "ENOSPC" in text:
@@ -335,6 +362,35 @@ H.run(%(modules)r, %(pattern)r)
 """
 
 
+def model_file(args):
+    model = args.model or default_model()
+    if not os.path.exists(model):
+        raise DevtestError("model %s does not exist" % model)
+    return model
+
+
+def preload_files(args):
+    """Models written straight into the emulated board's flash (qemu only)."""
+    out = []
+    if not args.no_model:
+        out.append((model_file(args), "lib/nanollm/model.gguf"))
+    if not args.no_big_model:
+        out.append((args.big_model or big_model(n_layer=args.big_layers, n_ff=args.big_ff), "big.gguf"))
+    return out
+
+
+def collect(tests_dir, mods, pattern):
+    """module.test names in tests_dir, in the harness's order, filtered by -k."""
+    import ast
+    names = []
+    for m in mods:
+        with open(os.path.join(tests_dir, m + ".py")) as f:
+            tree = ast.parse(f.read())
+        fns = sorted(n.name for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test_"))
+        names += [m + "." + n for n in fns if not pattern or pattern in m + "." + n]
+    return names
+
+
 def plan_copies(args, arch, board):
     fmt = args.format
     if fmt == "auto":
@@ -349,18 +405,16 @@ def plan_copies(args, arch, board):
         raise DevtestError("no test_*.py files in %s" % tests_dir)
     files.append((os.path.join(DEVICE_TESTS, "devharness.py"), "devtest/devharness.py"))
     files += [(os.path.join(tests_dir, m + ".py"), "devtest/%s.py" % m) for m in mods]
-    model = args.model or default_model()
-    if not os.path.exists(model):
-        raise DevtestError("model %s does not exist" % model)
-    files.append((model, "lib/nanollm/model.gguf"))
+    if not args.no_model:
+        files.append((model_file(args), "lib/nanollm/model.gguf"))
     big = None
     if not args.no_big_model:
-        big = args.big_model or big_model(n_layer=args.big_layers)
+        big = args.big_model or big_model(n_layer=args.big_layers, n_ff=args.big_ff)
         files.append((big, "big.gguf"))
     return fmt, files, mods, big is not None, nat is not None
 
 
-def copy_files(b, files, can_hash, fs_free):
+def copy_files(b, files, can_hash, fs_free, can_b64=False, preloaded=()):
     dirs = set()
     for _, remote in files:
         parts = remote.split("/")[:-1]
@@ -369,6 +423,8 @@ def copy_files(b, files, can_hash, fs_free):
     b.mkdirs(dirs)
     todo = []
     for local, remote in files:
+        if remote in preloaded:
+            continue
         if can_hash:
             with open(local, "rb") as f:
                 want = hashlib.sha256(f.read()).digest()
@@ -395,7 +451,7 @@ def copy_files(b, files, can_hash, fs_free):
 
         # a file the board already has under this name would otherwise count twice
         b.remove(remote)
-        b.put(local, remote, progress)
+        b.put(local, remote, progress, base64=can_b64)
         if size >= 64 * 1024:
             say("  %s: %d KB in %.1f s" % (remote, size // 1024, time.monotonic() - t0))
 
@@ -413,10 +469,23 @@ def run_tests(args, device, board_profile, soft_reset):
                                % (board_profile["name"], board_profile["native_arch"], arch))
         fmt, files, mods, has_big, has_native = plan_copies(args, arch, board_profile)
         say("runtime as .%s%s" % (fmt, ", with the native module" if has_native else ""))
-        copy_files(b, files, b._try("hashlib"), fs_free if fs_free > 0 else None)
-        config = {"model": "lib/nanollm/model.gguf", "big_model": "big.gguf" if has_big else None,
-                  "board": board_profile["name"] if board_profile else None}
-        code = RUNNER % {"tests": "devtest", "config": config, "modules": mods, "pattern": args.k}
+        preloaded = set(r for _, r in args.preloaded)
+        if preloaded:
+            sizes = b.eval("[__import__('os').stat(p)[6] for p in %r]" % sorted(preloaded))
+            want = [os.path.getsize(l) for l, r in sorted(args.preloaded, key=lambda lr: lr[1])]
+            if sizes != want:
+                raise DevtestError("the files preloaded into the emulated flash are not there (%s)" % sizes, EXIT_BOARD)
+            say("%d files preloaded into the emulated flash (%d KB)" % (len(preloaded), sum(want) // 1024))
+        copy_files(b, files, b._try("hashlib"), fs_free if fs_free > 0 else None, b._try("binascii"), preloaded)
+        config = {"model": None if args.no_model else "lib/nanollm/model.gguf",
+                  "big_model": "big.gguf" if has_big else None,
+                  "board": board_profile["name"] if board_profile else None, "ctx": args.ctx}
+        # on boards that soft-reset, every test runs in a fresh interpreter (a clean heap);
+        # the unix port cannot soft-reset: one session runs them all
+        if soft_reset and not args.no_isolate:
+            runs = [([name.split(".")[0]], "=" + name) for name in collect(args.tests, mods, args.k)]
+        else:
+            runs = [(mods, args.k)]
         results = []
         state = {"current": None, "end": None}
 
@@ -439,14 +508,23 @@ def run_tests(args, device, board_profile, soft_reset):
             return False
 
         problem = None
-        try:
-            err = b.run_streaming(code, on_line, args.timeout)
-            if err:
-                problem = "the runner failed on the board: %s" % err.splitlines()[-1]
-        except BoardLost as e:
-            problem = "%s during %s" % (e, state["current"] or "the run")
-        except BoardTimeout as e:
-            problem = "the board stopped answering: %s (in %s)" % (e, state["current"] or "the run")
+        for i, (run_mods, pattern) in enumerate(runs):
+            if len(runs) > 1 and i:
+                b.reset()
+            state["end"] = None
+            code = RUNNER % {"tests": "devtest", "config": config, "modules": run_mods, "pattern": pattern}
+            try:
+                err = b.run_streaming(code, on_line, args.timeout)
+                if err:
+                    problem = "the runner failed on the board: %s" % err.splitlines()[-1]
+            except BoardLost as e:
+                problem = "%s during %s" % (e, state["current"] or "the run")
+            except BoardTimeout as e:
+                problem = "the board stopped answering: %s (in %s)" % (e, state["current"] or "the run")
+            except DevtestError as e:
+                problem = str(e)
+            if problem or state["end"] is None:
+                break
         if not problem and state["end"] is None:
             problem = "the run ended before the tests finished (the board reset or its program exited) during %s" \
                 % (state["current"] or "the run")
@@ -493,11 +571,17 @@ def main(argv=None):
     ap.add_argument("--model", help="model to test (default: lib/nanollm/model.gguf, else the q8_0 test fixture)")
     ap.add_argument("--big-model", help="a model larger than the board's heap (default: a random 3-layer q8_0)")
     ap.add_argument("--big-layers", type=int, default=3, help="layers of the default big model (default 3, ~700 KB)")
-    ap.add_argument("--no-big-model", action="store_true", help="do not copy a big model (its tests fail)")
+    ap.add_argument("--big-ff", type=int, default=512, help="feed-forward width of the default big model (default 512)")
+    ap.add_argument("--no-model", action="store_true", help="do not copy the model (its tests are skipped)")
+    ap.add_argument("--no-big-model", action="store_true", help="do not copy a big model (its tests are skipped)")
+    ap.add_argument("--ctx", type=int, help="context length the tests load the model with "
+                    "(default: the model's, else the largest that loads)")
     ap.add_argument("--no-native", action="store_true", help="do not copy the native module")
     ap.add_argument("--format", choices=["auto", "py", "mpy"], default="auto",
                     help="runtime as .py or .mpy (auto: .mpy except on the unix port)")
     ap.add_argument("--tests", default=DEVICE_TESTS, help="folder of test_*.py files (default tests/device)")
+    ap.add_argument("--no-isolate", action="store_true",
+                    help="run all tests in one session (default: a soft reset before each test)")
     ap.add_argument("--resume", action="store_true", help="no soft reset on connect (needed for the unix port)")
     ap.add_argument("--timeout", type=float, default=600, help="seconds one test may run (default 600)")
     ap.add_argument("--connect-timeout", type=float, default=10, help="seconds to wait for the REPL (default 10)")
@@ -506,6 +590,7 @@ def main(argv=None):
     ap.add_argument("--firmware", help="--emulate qemu: firmware ELF (default build/firmware/qemu/firmware.elf)")
     args = ap.parse_args(argv)
     args.tests = os.path.abspath(args.tests)
+    args.preloaded = []
     if not args.device and not args.emulate:
         ap.error("give --device PORT or --emulate unix|qemu")
     try:
@@ -517,7 +602,10 @@ def main(argv=None):
             sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
             import emulator
             try:
-                em = emulator.make(args.emulate, heap=args.heap, fs_kb=args.fs_kb, firmware=args.firmware)
+                if args.emulate == "qemu":
+                    args.preloaded = preload_files(args)
+                em = emulator.make(args.emulate, heap=args.heap, fs_kb=args.fs_kb, firmware=args.firmware,
+                                   preload=args.preloaded)
                 device = em.start()
             except emulator.EmulatorError as e:
                 raise DevtestError(str(e))

@@ -144,9 +144,13 @@ class UnixStandIn:
 class QemuStandIn:
     """MicroPython's qemu port on the emulated micro:bit (Cortex-M0, 256 KB RAM), console on a PTY."""
 
-    def __init__(self, firmware=None, icount=False, plugin=None, plugin_log=None, ram=QEMU_RAM):
+    def __init__(self, firmware=None, icount=False, plugin=None, plugin_log=None, ram=QEMU_RAM, preload=None):
         self.firmware = firmware or os.path.join(ROOT, QEMU_FIRMWARE)
         self.icount = icount
+        # [(local file, path on the board)]: written into the emulated flash filesystem
+        # before boot (the emulated UART moves only a few KB/s; a real board's USB is faster)
+        self.preload = preload or []
+        self.image = None
         self.plugin = plugin
         self.plugin_log = plugin_log
         self.ram = ram
@@ -162,6 +166,9 @@ class QemuStandIn:
         cmd = [exe, "-machine", "microbit", "-global", "nrf51-soc.flash-size=%d" % QEMU_FLASH,
                "-global", "nrf51-soc.sram-size=%d" % self.ram, "-display", "none", "-monitor", "none",
                "-serial", "pty", "-semihosting", "-kernel", self.firmware]
+        if self.preload:
+            addr, self.image = flash_image(self.firmware, self.preload)
+            cmd += ["-device", "loader,file=%s,addr=0x%x" % (self.image, addr)]
         if self.icount:
             cmd += ["-icount", "shift=0"]
         if self.plugin:
@@ -211,11 +218,67 @@ class QemuStandIn:
         self.stop()
 
 
+def fs_area(firmware):
+    """(first byte, bytes) of the flash filesystem of the nanollm qemu firmware: the 1 KB
+    pages after the firmware image (text + initialised data) up to the end of the flash."""
+    from elftools.elf.elffile import ELFFile
+    with open(firmware, "rb") as f:
+        symtab = ELFFile(f).get_section_by_name(".symtab")
+        sym = {}
+        for name in ("_sidata", "_sdata", "_edata"):
+            found = symtab.get_symbol_by_name(name) if symtab else None
+            if not found:
+                raise EmulatorError("%s has no symbol %s: not the nanollm qemu firmware?" % (firmware, name))
+            sym[name] = found[0]["st_value"]
+    end = sym["_sidata"] + sym["_edata"] - sym["_sdata"]
+    first = (end + FS_PAGE - 1) // FS_PAGE * FS_PAGE
+    return first, QEMU_FLASH - first
+
+
+FS_PAGE = 1024
+
+
+def flash_image(firmware, files):
+    """A LittleFS image (MicroPython's VfsLfs2 layout: 1 KB blocks) holding files, cached
+    under build/emulator; returns (flash address, image path)."""
+    import hashlib
+    import littlefs
+    addr, size = fs_area(firmware)
+    h = hashlib.sha256(("%d %d" % (addr, size)).encode())
+    for local, remote in files:
+        st = os.stat(local)
+        h.update(("%s %s %d %d" % (local, remote, st.st_size, st.st_mtime_ns)).encode())
+    out = os.path.join(ROOT, "build", "emulator", "flash_%s.img" % h.hexdigest()[:16])
+    if os.path.exists(out):
+        return addr, out
+    need = sum(os.path.getsize(p) for p, _ in files)
+    if need > size:
+        raise EmulatorError("the files to preload (%d KB) exceed the emulated flash filesystem (%d KB)"
+                            % (need // 1024, size // 1024))
+    fs = littlefs.LittleFS(block_size=FS_PAGE, block_count=size // FS_PAGE, read_size=32, prog_size=32,
+                           lookahead_size=32)
+    for local, remote in files:
+        d = remote.rsplit("/", 1)[0] if "/" in remote else ""
+        if d:
+            fs.makedirs(d, exist_ok=True)
+        with open(local, "rb") as src, fs.open(remote, "wb") as dst:
+            dst.write(src.read())
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    for old in os.listdir(os.path.dirname(out)):  # keep one image
+        if old.startswith("flash_") and old.endswith(".img"):
+            os.remove(os.path.join(os.path.dirname(out), old))
+    tmp = out + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(bytes(fs.context.buffer))
+    os.replace(tmp, out)
+    return addr, out
+
+
 def make(kind, **kw):
     if kind == "unix":
         return UnixStandIn(heap=kw.get("heap"), fs_kb=kw.get("fs_kb"))
     if kind == "qemu":
-        return QemuStandIn(firmware=kw.get("firmware"), icount=kw.get("icount", False))
+        return QemuStandIn(firmware=kw.get("firmware"), icount=kw.get("icount", False), preload=kw.get("preload"))
     raise EmulatorError("unknown stand-in %r: use unix or qemu" % kind)
 
 

@@ -13,6 +13,13 @@ except ImportError:  # pragma: no cover
 STREAM_BUFFER = 4096
 # Heap kept free for the interpreter, the tokenizer's per-call lists and the text produced.
 HEADROOM = 8192
+# When weights may stream (stream=None), only this fraction of the heap left after the
+# fixed buffers is filled with resident weights. Loading needs more than the steady state:
+# the tokenizer's temporary tables and a heap fragmented by imports (measured: a load
+# whose plan left 8 KB failed on the unix port and on the emulated Cortex-M0 with tens of
+# KB free in pieces too small for a KV-cache row block).
+RESIDENT_SHARE_NUM = 1
+RESIDENT_SHARE_DEN = 2
 
 
 def free_bytes():
@@ -77,7 +84,7 @@ def plan_model(shape, matrices, integer, ctx, stream=None, free=None):
         resident = [t.name for t in mats]
         res_bytes = total_w
     elif stream is None:
-        budget = free - fixed - HEADROOM - STREAM_BUFFER
+        budget = (free - fixed - HEADROOM - STREAM_BUFFER) * RESIDENT_SHARE_NUM // RESIDENT_SHARE_DEN
         for t in mats:
             if res_bytes + t.nbytes <= budget:
                 resident.append(t.name)

@@ -14,7 +14,8 @@ MICRO = sys.implementation.name == "micropython"
 #   model      path of the default-size model (q8_0)
 #   big_model  path of a model larger than the free heap (streamed), or None
 #   board      board profile name
-config = {"model": None, "big_model": None, "board": None}
+#   ctx        context length to load the model with (None: the model's, or the largest that fits)
+config = {"model": None, "big_model": None, "board": None, "ctx": None}
 
 
 class Skip(Exception):
@@ -37,6 +38,57 @@ def big_model_path():
     if not p:
         raise Skip("no big model configured")
     return p
+
+
+def _too_big(e):
+    s = str(e)
+    return "does not fit" in s or "out of memory" in s
+
+
+def load_fitting(path, **kw):
+    """nanollm.load(path), at the model's context if it fits the heap, else at the largest
+    context that loads (found once per model and remembered)."""
+    import nanollm
+    if config.get("ctx") and path == config.get("model"):
+        return nanollm.load(path, ctx=config["ctx"], **kw)
+    key = "ctx:" + path
+    if key in config:
+        return nanollm.load(path, ctx=config[key], **kw)
+    try:
+        m = nanollm.load(path, **kw)
+        config[key] = m.n_ctx
+        return m
+    except nanollm.NanoLLMError as e:
+        if not _too_big(e):
+            raise
+        first = str(e)
+    nanollm._default = None
+    gc.collect()
+    from nanollm.gguf import GGUFFile
+    gf = GGUFFile(path)
+    n = gf.kv["gpt2.context_length"]
+    gf.close()
+    lo, hi = 0, n - 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        try:
+            m = nanollm.load(path, ctx=mid, **kw)
+        except nanollm.NanoLLMError as e:
+            if not _too_big(e):
+                raise
+            print("context %d: %s" % (mid, e))
+            hi = mid - 1
+        else:
+            m.close()
+            m = None  # nothing may keep the trial model alive during the next load
+            nanollm._default = None
+            lo = mid
+        gc.collect()
+    if lo == 0:
+        raise AssertionError("no context length fits: " + first)
+    print("context %d of %d fits the heap" % (lo, n))
+    config[key] = lo
+    return nanollm.load(path, ctx=lo, **kw)
 
 
 def file_size(path):
@@ -76,7 +128,8 @@ def tests_in(mod):
 
 
 def run(modules, pattern=None):
-    """Run the tests of the named modules; print one @@DT line per event. Returns failures."""
+    """Run the tests of the named modules whose module.name contains pattern (or equals
+    it, for "=module.name"); print one @@DT line per event. Returns the failures."""
     passed = failed = skipped = 0
     for name in modules:
         try:
@@ -88,7 +141,7 @@ def run(modules, pattern=None):
             continue
         for t in tests_in(mod):
             full = name + "." + t
-            if pattern and pattern not in full:
+            if pattern and (full != pattern[1:] if pattern[0] == "=" else pattern not in full):
                 continue
             gc.collect()
             print("@@DT RUN", full)
@@ -120,13 +173,13 @@ def main(argv):
     i = 0
     while i < len(argv):
         a = argv[i]
-        if a in ("--model", "--big-model", "--board", "-k"):
+        if a in ("--model", "--big-model", "--board", "--ctx", "-k"):
             v = argv[i + 1]
             i += 2
             if a == "-k":
                 pattern = v
             else:
-                config[a[2:].replace("-", "_")] = v
+                config[a[2:].replace("-", "_")] = int(v) if a == "--ctx" else v
             continue
         mods.append(a)
         i += 1
