@@ -10,6 +10,8 @@ def generate(model, prompt, max_new_tokens=64, temperature=0.8, top_k=40, top_p=
         raise NanoLLMError("prompt must be a string, not %s" % type(prompt).__name__)
     if not isinstance(max_new_tokens, int) or max_new_tokens <= 0:
         raise NanoLLMError("max_new_tokens=%r: must be a positive integer" % (max_new_tokens,))
+    if callback is not None and not callable(callback):
+        raise NanoLLMError("callback=%r: must be a function taking the text of each piece" % (callback,))
     sampler = Sampler(model.n_vocab, model.logit_scale, temperature, top_k, top_p, seed)
     ids = model.tokenize(prompt)
     if not ids:

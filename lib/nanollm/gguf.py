@@ -223,7 +223,10 @@ class GGUFFile:
             self.size = os.stat(path)[6]
             self._f = open(path, "rb")
         except OSError as e:
-            raise NanoLLMError("cannot open model file %s: %s" % (path, e))
+            # the same words on every port (MicroPython's str(OSError) is terser than CPython's)
+            code = e.args[0] if e.args else None
+            why = {2: "no such file", 13: "permission denied", 21: "it is a folder"}.get(code, "OSError %s" % code)
+            raise NanoLLMError("cannot open model file %s: %s" % (path, why))
         try:
             self._reader = _Reader(self._f, self.size, path)
             self._parse()

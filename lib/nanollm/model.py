@@ -151,6 +151,8 @@ class Model:
 
     # ------------------------------------------------------------ loading
     def _load(self, gf, mode, ctx, stream):
+        if stream not in (None, True, False):
+            raise NanoLLMError("stream=%r: use None (automatic), True or False" % (stream,))
         arch = gf.kv.get("general.architecture")
         if arch != "gpt2":
             raise NanoLLMError("%s: architecture is %r; nanollm runs GPT-2 models ('gpt2')" % (gf.path, arch))
@@ -169,7 +171,7 @@ class Model:
                                % (gf.path, self.n_layer, d, self.n_ff, self.n_ctx_train))
         self.head_dim = d // self.n_head
         self.n_ctx = self.n_ctx_train if ctx is None else ctx
-        if not 1 <= self.n_ctx <= self.n_ctx_train:
+        if not isinstance(self.n_ctx, int) or not 1 <= self.n_ctx <= self.n_ctx_train:
             raise NanoLLMError("ctx=%r: must be between 1 and the model's context length %d" % (ctx, self.n_ctx_train))
 
         tensors = gf.tensors

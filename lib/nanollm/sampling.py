@@ -56,12 +56,14 @@ class Sampler:
     """Settings checked once; sample(logits) per token."""
 
     def __init__(self, n_vocab, logit_scale, temperature=0.8, top_k=40, top_p=0.95, seed=None):
-        if not isinstance(temperature, (int, float)) or temperature < 0:
-            raise NanoLLMError("temperature=%r: must be >= 0 (0 means greedy)" % (temperature,))
+        if not isinstance(temperature, (int, float)) or not 0 <= temperature <= 100:  # NaN fails too
+            raise NanoLLMError("temperature=%r: must be between 0 and 100 (0 means greedy)" % (temperature,))
         if not isinstance(top_k, int) or top_k < 0:
             raise NanoLLMError("top_k=%r: must be an integer >= 0 (0 means no top-k limit)" % (top_k,))
         if not isinstance(top_p, (int, float)) or not 0 < top_p <= 1:
             raise NanoLLMError("top_p=%r: must be in (0, 1]" % (top_p,))
+        if seed is not None and not isinstance(seed, int):
+            raise NanoLLMError("seed=%r: must be an integer or None" % (seed,))
         self.n_vocab = n_vocab
         self.greedy = temperature == 0
         self.top_k = min(top_k, n_vocab)
