@@ -169,11 +169,27 @@ def atomic_output(path):
         raise ToolError("output folder %s does not exist" % os.path.dirname(path))
     if os.path.isdir(path):
         raise ToolError("output %s is a folder, expected a file name" % path)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-    os.close(fd)
     try:
-        yield tmp
-        os.replace(tmp, path)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    except OSError as e:
+        raise ToolError("cannot write %s: %s" % (path, e.strerror or e))
+    os.close(fd)
+    # mkstemp makes the file 0600; give the output the permissions open() would have
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    try:
+        try:
+            yield tmp
+            os.replace(tmp, path)
+        except OSError as e:  # a full disk, a quota, a read-only folder: one line, not a traceback
+            why = e.strerror or str(e)
+            if e.errno is None:  # numpy's tofile() says only "N requested and M written"
+                with contextlib.suppress(OSError):
+                    st = os.statvfs(folder)
+                    if st.f_bavail * st.f_frsize < 1 << 20:
+                        why = "No space left on device (%s)" % why
+            raise ToolError("cannot write %s: %s" % (path, why))
     except BaseException:
         with contextlib.suppress(OSError):
             os.remove(tmp)
