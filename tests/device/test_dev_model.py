@@ -37,10 +37,18 @@ def test_generate_greedy_is_deterministic():
         b = m.generate("The ", max_new_tokens=8, temperature=0, seed=1)
         assert a == b, (a, b)
         assert len(m.tokenize(a)) >= 1, repr(a)
-        pieces = []
-        c = m.generate("Once", max_new_tokens=6, temperature=0.8, seed=7, callback=pieces.append)
-        assert "".join(pieces) == c
         print("greedy:", repr(a))
+    finally:
+        _unload(m)
+
+
+def test_generate_sampled_with_callback():
+    m = _load()
+    try:
+        pieces = []
+        c = m.generate("Once", max_new_tokens=6, temperature=0.8, top_k=20, seed=7, callback=pieces.append)
+        assert "".join(pieces) == c
+        assert c == m.generate("Once", max_new_tokens=6, temperature=0.8, top_k=20, seed=7)
         print("sampled:", repr(c))
     finally:
         _unload(m)
