@@ -274,6 +274,108 @@ def flash_image(firmware, files):
     return addr, out
 
 
+# Run on the emulated board under -icount shift=0: one guest instruction = 1 ns of virtual
+# time, read from the nRF51 TIMER0 at 16 MHz (1 tick = 62.5 instructions).
+_BENCH = """
+import gc, machine
+from array import array
+import nanollm
+from nanollm import kernels
+m32 = machine.mem32
+T = 0x40008000
+m32[T + 0x504] = 0
+m32[T + 0x508] = 3
+m32[T + 0x510] = 0
+m32[T + 0x00C] = 1
+m32[T] = 1
+def now():
+    m32[T + 0x040] = 1
+    return m32[T + 0x540] & 0xFFFFFFFF
+def span(a, b):
+    return ((b - a) & 0xFFFFFFFF) * 125 // 2
+R, C = %(rows)d, %(cols)d
+w = bytearray(R * C // 32 * 34)
+for i in range(0, len(w), 34):
+    w[i + 1] = 0x20
+x16 = array('h', [(i * 37) %% 200 - 100 for i in range(C)])
+out = array('i', bytes(4 * R))
+m = nanollm.load(%(model)r, ctx=%(ctx)d)
+for b in kernels.available():
+    kernels.use(b)
+    K = kernels.K
+    t0 = now()
+    K.matvec_q8_0(w, R, C, x16, 0, out, 0)
+    t1 = now()
+    K.matvec_q8_0(w, R // 2, C, x16, 0, out, 0)
+    t2 = now()
+    mac = (span(t0, t1) - span(t1, t2)) / (R // 2 * C)
+    m.forward(1, 0)
+    t0 = now()
+    m.forward(2, 1)
+    t1 = now()
+    print('BENCH', b, span(t0, t1), mac)
+"""
+
+
+def bench(firmware=None, model=None, ctx=4, rows=64, cols=256, log=print):
+    """Instructions per token and per q8_0 MAC for every kernel backend on the emulated M0."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import devtest
+    model = model or devtest.default_model()
+    em = QemuStandIn(firmware=firmware, icount=True, preload=[(model, "lib/nanollm/model.gguf")])
+    em.start()
+    try:
+        b = devtest.Board(em.device, soft_reset=True, connect_timeout=30)
+        b.connect()
+        files = devtest.runtime_files("mpy", "armv6m")
+        nat = devtest.native_module("armv6m")
+        if nat:
+            files.append((nat, "lib/nanollm/nanollm_native.mpy"))
+        devtest.copy_files(b, files, False, None, b._try("binascii"))
+        b.reset()
+        code = "import sys\nsys.path.insert(0, '/lib')\n" + _BENCH % {
+            "rows": rows, "cols": cols, "model": "/lib/nanollm/model.gguf", "ctx": ctx}
+        log("running the benchmark on the emulated Cortex-M0 (icount)...")
+        out = b.exec(code, timeout=1800)
+        b.close()
+    finally:
+        em.stop()
+    res = {}
+    for ln in out.splitlines():
+        if ln.startswith("BENCH"):
+            _, name, ipt, mac = ln.split()
+            res[name] = (int(ipt), float(mac))
+    return model, res
+
+
+def bench_markdown(model, res, mhz=133):
+    rows = ["| kernels | instructions per token | est. tokens/s at %d MHz | instructions per q8_0 MAC |" % mhz,
+            "|---|---:|---:|---:|"]
+    for name in ("native", "viper", "python"):
+        if name in res:
+            ipt, mac = res[name]
+            rows.append("| %s | %s | %.2f | %.1f |" % (name, format(ipt, ","), mhz * 1e6 / ipt, mac))
+    return "\n".join(rows)
+
+
+BEGIN = "<!-- mcu-bench begin -->"
+END = "<!-- mcu-bench end -->"
+
+
+def write_section(path, table, model):
+    text = open(path).read() if os.path.exists(path) else ""
+    body = "%s\nMeasured by `make mcu-bench` (model %s, context 4, one decode step at position 1):\n\n%s\n%s" % (
+        BEGIN, model, table, END)
+    if BEGIN in text and END in text:
+        text = text[:text.index(BEGIN)] + body + text[text.index(END) + len(END):]
+    else:
+        text += "\n" + body + "\n"
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
 def make(kind, **kw):
     if kind == "unix":
         return UnixStandIn(heap=kw.get("heap"), fs_kb=kw.get("fs_kb"))
@@ -284,13 +386,28 @@ def make(kind, **kw):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Run a stand-in board (unix micropython on a PTY, or qemu) "
-                                             "for mpremote and devtest.py.")
-    ap.add_argument("kind", choices=["unix", "qemu"], help="which stand-in")
+                                             "for mpremote and devtest.py; `bench`: instructions per token "
+                                             "on the emulated Cortex-M0.")
+    ap.add_argument("kind", choices=["unix", "qemu", "bench"], help="which stand-in, or the benchmark")
+    ap.add_argument("--out", help="bench: also write the table into this markdown file (between markers)")
+    ap.add_argument("--model", help="bench: model (default lib/nanollm/model.gguf)")
+    ap.add_argument("--ctx", type=int, default=4, help="bench: context length to load (default 4)")
     ap.add_argument("--heap", help="unix: heap size, e.g. 256k (default: the port's 2 MB)")
     ap.add_argument("--fs-kb", type=int, help="unix: a LittleFS RAM disk of this many KB as the working directory")
     ap.add_argument("--firmware", help="qemu: firmware ELF (default %s)" % QEMU_FIRMWARE)
     ap.add_argument("--icount", action="store_true", help="qemu: -icount shift=0 (time = instructions)")
     a = ap.parse_args(argv)
+    if a.kind == "bench":
+        try:
+            model, res = bench(a.firmware, a.model, a.ctx, log=lambda m: print(m, file=sys.stderr))
+        except EmulatorError as e:
+            print("emulator: error: %s" % e, file=sys.stderr)
+            return 2
+        table = bench_markdown(model, res)
+        print(table)
+        if a.out:
+            write_section(a.out, table, os.path.relpath(model, ROOT))
+        return 0
     try:
         em = make(a.kind, heap=a.heap, fs_kb=a.fs_kb, firmware=a.firmware, icount=a.icount)
         dev = em.start()
