@@ -33,14 +33,14 @@ def test_device_tests_under_unix_micropython(models):
               "devharness.main(['--model', %r, '--big-model', %r, 'test_dev_model', 'test_dev_stream'])\n"
               % (os.path.join(ROOT, "tests", "device"), models[0], models[1]))
     out = run_micropython(script, heapsize="512k")
-    assert "@@DT END 7 0 0" in out, out
+    assert "@@DT END 8 0 0" in out, out
     assert "@@DT FAIL" not in out
 
 
 def test_stand_in_unix_runs_every_device_test(models):
     rc, out, err = devtest_run("--emulate", "unix", "--heap", "512k")
     assert rc == 0, out + err
-    assert out.strip().splitlines()[-1] == "7 passed, 0 failed", out
+    assert out.strip().splitlines()[-1] == "8 passed, 0 failed", out
     assert "PASS test_dev_stream.test_big_model_streams_and_generates" in out
     assert "copying" in err  # progress is shown
 
@@ -113,7 +113,7 @@ def test_full_filesystem_on_copy():
 
 
 def test_small_filesystem_that_fits(models):
-    rc, out, err = devtest_run("--emulate", "unix", "--fs-kb", "512", "--no-big-model", "-k", "generate")
+    rc, out, err = devtest_run("--emulate", "unix", "--fs-kb", "1024", "--heap", "4m", "--no-big-model", "-k", "greedy")
     assert rc == 0, out + err
     assert "1 passed, 0 failed" in out
 
