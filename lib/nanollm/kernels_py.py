@@ -248,9 +248,9 @@ def add_q(dst, src, n):
 
 
 def isqrt(v):
-    """floor(sqrt(v)) for 0 <= v < 2**31, bit by bit."""
+    """floor(sqrt(v)) for 0 <= v < 2**30, bit by bit."""
     r = 0
-    bit = 1 << 30
+    bit = 1 << 28  # the largest power of four below 2**30 (a small int on 32-bit ports too)
     while bit > v:
         bit >>= 2
     while bit:
@@ -301,7 +301,7 @@ def layernorm_q(x, n, g, b, out, eps_q32):
     # (var < 2**18, and eps < 2**31 for any eps < 0.5)
     a = var + eps
     e = 0
-    while a >= 1 << 30:
+    while a >> 30:
         a >>= 2
         e -= 1
     while a < 1 << 28:
@@ -380,7 +380,7 @@ def attend_head(qv, qo, hd, kc, ks, vc, vs, n_pos, stride, ho, n_head, h, c_isq,
     scores and q16 are scratch.
     """
     sq = to_x16(qv, qo, hd, q16)
-    smax = -(1 << 30)
+    smax = 0
     for t in range(n_pos):
         ko = t * stride + ho
         dot = 0
@@ -397,7 +397,7 @@ def attend_head(qv, qo, hd, kc, ks, vc, vs, n_pos, stride, ho, n_head, h, c_isq,
         t1 = (dot >> 15) * c + (((dot & 32767) * c) >> 15)
         s = shr(t1, 12 - sq - e)  # Q12
         scores[t] = s
-        if s > smax:
+        if t == 0 or s > smax:
             smax = s
     total = 0
     for t in range(n_pos):

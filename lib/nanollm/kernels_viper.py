@@ -402,7 +402,7 @@ def add_q(dst: ptr32, src: ptr32, n: int):
 @micropython.viper
 def _isqrt(v: int) -> int:
     r = 0
-    bit = 1 << 30
+    bit = 1 << 28  # the largest power of four below 2**30 (a small int on 32-bit ports too)
     while bit > v:
         bit >>= 2
     while bit:
@@ -464,14 +464,14 @@ def layernorm_q(x: ptr16, n: int, g: ptr16, bb: ptr16, out: ptr32, eps_q32: int)
     # integer square root of (var + eps) scaled by 4**e into [2**28, 2**30)
     v = var + eps
     ee = 0
-    while v >= (1 << 30):
+    while v >> 30:
         v >>= 2
         ee -= 1
     while v < (1 << 28):
         v <<= 2
         ee += 1
     sd = 0
-    bit = 1 << 30
+    bit = 1 << 28  # the largest power of four below 2**30 (a small int on 32-bit ports too)
     while bit > v:
         bit >>= 2
     while bit:
@@ -578,7 +578,7 @@ def _attend(qv: ptr16, qo: int, hd: int, kc: ptr8, ks: ptr8, vc: ptr8, vs: ptr8,
             stride: int, ho: int, n_head: int, h: int, c_isq: int, scores: ptr32, q16: ptr16,
             out: ptr32, sq: int, e2t: ptr16):
     s16 = ptr16(scores)
-    smax = -(1 << 30)
+    smax = 0
     t = 0
     while t < n_pos:
         ko = t * stride + ho
@@ -597,7 +597,7 @@ def _attend(qv: ptr16, qo: int, hd: int, kc: ptr8, ks: ptr8, vc: ptr8, vs: ptr8,
         else:
             s = t1 << (0 - r)
         scores[t] = s
-        if s > smax:
+        if t == 0 or s > smax:
             smax = s
         t += 1
     total = 0
