@@ -159,7 +159,7 @@ def code_bytes(board, kind):
     """(bytes, where the figure comes from) for the runtime's code on this board."""
     fig = board.get("runtime_code_bytes") or {}
     if kind in fig:
-        return fig[kind], board.get("sources", {}).get("runtime_code_bytes", "board profile")
+        return fig[kind], ".%s, board profile figure" % kind
     m = measure_code_unix()
     if m is None:
         raise PlanError("no figure for the runtime's code on %s and no unix micropython to measure it" % board["name"])
@@ -253,6 +253,10 @@ def verdict(model, ev, sugg):
         v = "fits, %d KB to spare" % (ev["spare"] // 1024)
         if ev["plan"]["weights_streamed"]:
             v += " (streaming %d KB of weights from flash)" % kb(ev["plan"]["weights_streamed"])
+        if ev["spare"] < ev["need"] - P.HEADROOM:
+            # measured: loads needed up to twice the planned model peak free (fragmentation)
+            v += "; tight: loading needed up to 2x the model's planned %d KB free on the unix port " \
+                 "and the emulated M0" % kb(ev["need"])
     else:
         v = "does not fit by %d KB" % kb(-ev["spare"])
         v += "; try " + " or ".join(sugg) if sugg else "; nothing smaller fits: the tokenizer, logits and code alone exceed the heap"
