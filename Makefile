@@ -18,6 +18,12 @@ PYTEST_ARGS ?=
 APT_PACKAGES := make gcc
 TEST_DEPS :=
 
+# The fragments come before any rule: make expands a rule's prerequisites when it reads
+# the rule, so TEST_DEPS must be complete by then.
+.DEFAULT_GOAL := help
+-include firmware/firmware.mk
+-include $(sort $(wildcard mk/*.mk))
+
 .PHONY: setup sysdeps data demo test test-fast model fixtures tables check clean help
 
 help:
@@ -71,9 +77,6 @@ fixtures: $(STAMP)
 
 clean:
 	rm -rf .pytest_cache build
-
--include firmware/firmware.mk
--include $(sort $(wildcard mk/*.mk))
 
 # Install missing Debian packages (as root; CI runs as root). npm is checked by .ci/run
 # as a command: the machine image may carry a Node.js of its own.
