@@ -822,7 +822,9 @@ def fuzz_atheris(bases, seconds, workdir):
             if not str(e) or "\n" in str(e):
                 raise AssertionError("bad message %r" % str(e))
 
-    atheris.Setup([sys.argv[0], corpus, "-max_total_time=%d" % seconds, "-rss_limit_mb=2048",
+    keep = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".cache", "fuzz")
+    os.makedirs(keep, exist_ok=True)  # crashing inputs are kept here, not in the current folder
+    atheris.Setup([sys.argv[0], corpus, "-artifact_prefix=" + keep + os.sep, "-max_total_time=%d" % seconds, "-rss_limit_mb=2048",
                    "-timeout=20", "-max_len=100000"], one)
     atheris.Fuzz()
 
