@@ -6,6 +6,13 @@
 #define LOG2E_Q13 11819
 #define SOFTMAX_CUTOFF (32 << 12)
 
+/* the per-block scale helpers run once per 32 MACs: inline them even at -Os */
+#if defined(__GNUC__)
+#define NK_INLINE static inline __attribute__((always_inline))
+#else
+#define NK_INLINE static inline
+#endif
+
 /* Python's v >> s for any s >= 0 (sign fill past 31). */
 static inline int32_t asr(int32_t v, int32_t s) {
     if (s > 31) {
@@ -49,12 +56,12 @@ static inline int32_t floordiv(int32_t a, int32_t d) {
     return q;
 }
 
-static inline int32_t f16_exp(uint32_t h) {
+NK_INLINE int32_t f16_exp(uint32_t h) {
     int32_t e = (h >> 10) & 31;
     return e ? e : 1;
 }
 
-static inline int32_t f16_man(uint32_t h) {
+NK_INLINE int32_t f16_man(uint32_t h) {
     int32_t m = h & 1023;
     if ((h >> 10) & 31) {
         m |= 1024;
@@ -62,12 +69,12 @@ static inline int32_t f16_man(uint32_t h) {
     return (h & 0x8000) ? -m : m;
 }
 
-static inline uint32_t rd16(const uint8_t *p) {
+NK_INLINE uint32_t rd16(const uint8_t *p) {
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8);
 }
 
 /* acc = a0 * 2**13 + a1, 0 <= a1 < 2**13 (kernels_py._acc_block) */
-static inline void acc_block(int32_t *a0, int32_t *a1, int32_t s, int32_t m, int32_t k) {
+NK_INLINE void acc_block(int32_t *a0, int32_t *a1, int32_t s, int32_t m, int32_t k) {
     int32_t r;
     if (k == 0) {
         r = 0;
@@ -134,6 +141,109 @@ int32_t nk_to_x16(const int32_t *src, int32_t n, int16_t *dst) {
     return sh;
 }
 
+#if defined(__ARM_ARCH_6M__)
+/* Cortex-M0/M0+ (armv6m): the block dot in assembly, four rows at a time.
+ *
+ * s[i] = sum_j (int8)q[i*rb + j] * x[j], j = 0..31, i = 0..3 (rb = 0 gives four copies
+ * of row 0). Thumb-1 has ldrsb/ldrsh only with register+register addresses, so one
+ * index register k walks the 32 columns and serves the four row pointers; x[j] is
+ * loaded with an immediate offset (ldrh) and sign-extended once for the four rows.
+ * Per column: ldrh, sxth, adds k, and per row ldrsb, muls, add: 15 instructions for
+ * 4 multiply-accumulates. The four sums live in r8-r11 (add takes high registers).
+ * Every product is below 2**21 and every sum below 2**26: no overflow, so the sums
+ * equal the C's. */
+void nk_dot4_q8_armv6m(const uint8_t *q, int32_t rb, const int16_t *x, int32_t *s);
+__asm__(
+    "   .pushsection .text.nk_dot4_q8_armv6m,\"ax\",%progbits\n"
+    "   .syntax unified\n"
+    "   .balign 2\n"
+    "   .global nk_dot4_q8_armv6m\n"
+    "   .hidden nk_dot4_q8_armv6m\n"
+    "   .type nk_dot4_q8_armv6m, %function\n"
+    "   .thumb_func\n"
+    "nk_dot4_q8_armv6m:\n"              /* r0 = q, r1 = rb, r2 = x, r3 = s */
+    "   push {r4-r7, lr}\n"
+    "   mov r4, r8\n"
+    "   mov r5, r9\n"
+    "   mov r6, r10\n"
+    "   mov r7, r11\n"
+    "   push {r3-r7}\n"                 /* s, then the caller's r8-r11 */
+    "   adds r3, r0, r1\n"              /* row pointers r0, r3, r4, r5 */
+    "   adds r4, r3, r1\n"
+    "   adds r5, r4, r1\n"
+    "   movs r1, #0\n"                  /* k */
+    "   mov r8, r1\n"
+    "   mov r9, r1\n"
+    "   mov r10, r1\n"
+    "   mov r11, r1\n"
+    "   .irp j, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31\n"
+    "   ldrh r6, [r2, #(2 * \\j)]\n"
+    "   sxth r6, r6\n"                  /* x[j] */
+    "   ldrsb r7, [r0, r1]\n"
+    "   muls r7, r6\n"
+    "   add r8, r7\n"
+    "   ldrsb r7, [r3, r1]\n"
+    "   muls r7, r6\n"
+    "   add r9, r7\n"
+    "   ldrsb r7, [r4, r1]\n"
+    "   muls r7, r6\n"
+    "   add r10, r7\n"
+    "   ldrsb r7, [r5, r1]\n"
+    "   muls r7, r6\n"
+    "   add r11, r7\n"
+    "   adds r1, #1\n"
+    "   .endr\n"
+    "   pop {r3}\n"
+    "   mov r4, r8\n"
+    "   mov r5, r9\n"
+    "   mov r6, r10\n"
+    "   mov r7, r11\n"
+    "   stmia r3!, {r4-r7}\n"
+    "   pop {r4-r7}\n"
+    "   mov r8, r4\n"
+    "   mov r9, r5\n"
+    "   mov r10, r6\n"
+    "   mov r11, r7\n"
+    "   pop {r4-r7, pc}\n"
+    "   .size nk_dot4_q8_armv6m, . - nk_dot4_q8_armv6m\n"
+    "   .popsection\n");
+
+/* one block's contribution to a row's accumulator a[0], a[1] (acc_block) */
+NK_INLINE void acc_h(int32_t *a, const uint8_t *p, int32_t emax, int32_t s) {
+    uint32_t h = rd16(p);
+    acc_block(&a[0], &a[1], s, f16_man(h), emax - f16_exp(h));
+}
+
+void nk_matvec_q8_0(const uint8_t *w, int32_t n_rows, int32_t n_cols,
+                    const int16_t *x, int32_t shx, int32_t *out) {
+    int32_t nb = n_cols >> 5;
+    int32_t rb = nb * 34;
+    int32_t r = 0;
+    while (r < n_rows) {
+        /* four rows at a time; the last n_rows % 4 one at a time (rb 0: row 0 four times) */
+        int32_t g = n_rows - r >= 4 ? 4 : 1;
+        int32_t step = g == 4 ? rb : 0;
+        const uint8_t *row = w + r * rb;
+        int32_t emax[4], a[8], s[4];
+        for (int32_t i = 0; i < g; i++) {
+            emax[i] = row_exp(row + i * rb, nb, 34, 0);
+            a[2 * i] = 0;
+            a[2 * i + 1] = 0;
+        }
+        for (int32_t b = 0; b < nb; b++) {
+            const uint8_t *p = row + b * 34;
+            nk_dot4_q8_armv6m(p + 2, step, x + (b << 5), s);
+            for (int32_t i = 0; i < g; i++) {
+                acc_h(a + 2 * i, p + i * rb, emax[i], s[i]);
+            }
+        }
+        for (int32_t i = 0; i < g; i++) {
+            out[r + i] = acc_out(a[2 * i], a[2 * i + 1], 25 - emax[i] - shx);
+        }
+        r += g;
+    }
+}
+#else
 /* 32 int8 quants . 32 int16 inputs; |result| <= 2**25 */
 static inline int32_t dot_q8(const uint8_t *q, const int16_t *x) {
     int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
@@ -163,6 +273,8 @@ void nk_matvec_q8_0(const uint8_t *w, int32_t n_rows, int32_t n_cols,
         out[r] = acc_out(a0, a1, 25 - emax - shx);
     }
 }
+
+#endif
 
 void nk_matvec_q4_0(const uint8_t *w, int32_t n_rows, int32_t n_cols,
                     const int16_t *x, int32_t shx, int32_t *out) {
