@@ -479,7 +479,8 @@ def run_tests(args, device, board_profile, soft_reset):
         copy_files(b, files, b._try("hashlib"), fs_free if fs_free > 0 else None, b._try("binascii"), preloaded)
         config = {"model": None if args.no_model else "lib/nanollm/model.gguf",
                   "big_model": "big.gguf" if has_big else None,
-                  "board": board_profile["name"] if board_profile else None, "ctx": args.ctx}
+                  "board": board_profile["name"] if board_profile else None, "ctx": args.ctx,
+                  "stream": args.stream}
         # on boards that soft-reset, every test runs in a fresh interpreter (a clean heap);
         # the unix port cannot soft-reset: one session runs them all
         if soft_reset and not args.no_isolate:
@@ -576,6 +577,7 @@ def main(argv=None):
     ap.add_argument("--no-big-model", action="store_true", help="do not copy a big model (its tests are skipped)")
     ap.add_argument("--ctx", type=int, help="context length the tests load the model with "
                     "(default: the model's, else the largest that loads)")
+    ap.add_argument("--stream", action="store_true", help="the tests load models with every weight streamed")
     ap.add_argument("--no-native", action="store_true", help="do not copy the native module")
     ap.add_argument("--format", choices=["auto", "py", "mpy"], default="auto",
                     help="runtime as .py or .mpy (auto: .mpy except on the unix port)")

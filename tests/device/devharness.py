@@ -15,7 +15,8 @@ MICRO = sys.implementation.name == "micropython"
 #   big_model  path of a model larger than the free heap (streamed), or None
 #   board      board profile name
 #   ctx        context length to load the model with (None: the model's, or the largest that fits)
-config = {"model": None, "big_model": None, "board": None, "ctx": None}
+#   stream     True: load models with every weight streamed (tight heaps)
+config = {"model": None, "big_model": None, "board": None, "ctx": None, "stream": False}
 
 
 class Skip(Exception):
@@ -49,6 +50,8 @@ def load_fitting(path, **kw):
     """nanollm.load(path), at the model's context if it fits the heap, else at the largest
     context that loads (found once per model and remembered)."""
     import nanollm
+    if config.get("stream") and "stream" not in kw:
+        kw["stream"] = True
     if config.get("ctx") and path == config.get("model"):
         return nanollm.load(path, ctx=config["ctx"], **kw)
     key = "ctx:" + path
