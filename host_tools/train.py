@@ -466,6 +466,11 @@ def main(argv=None):
     except (TrainError, data.DataError) as e:
         print("%s: error: %s" % (PROG, e), file=sys.stderr)
         return 1
+    except OSError as e:  # e.g. the disk filled up while a checkpoint was written
+        print("%s: error: %s%s (the last complete checkpoint in %s is kept)"
+              % (PROG, e.strerror or e, ": " + e.filename if getattr(e, "filename", None) else "", a.out),
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("%s: interrupted before training started" % PROG, file=sys.stderr)
         return 130

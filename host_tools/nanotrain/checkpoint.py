@@ -16,8 +16,13 @@ STATE_FILE = "train_state.safetensors"
 
 def _atomic(path, write):
     tmp = path + ".tmp"
-    write(tmp)
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:  # a full disk or Ctrl-C: keep the previous file, drop the partial one
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
 
 
 def write_json(path, obj):
