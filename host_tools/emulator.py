@@ -299,7 +299,7 @@ for i in range(0, len(w), 34):
     w[i + 1] = 0x20
 x16 = array('h', [(i * 37) %% 200 - 100 for i in range(C)])
 out = array('i', bytes(4 * R))
-m = nanollm.load(%(model)r, ctx=%(ctx)d)
+m = nanollm.load(%(model)r, ctx=%(ctx)d, stream=True)
 for b in kernels.available():
     kernels.use(b)
     K = kernels.K
@@ -364,7 +364,7 @@ END = "<!-- mcu-bench end -->"
 
 def write_section(path, table, model):
     text = open(path).read() if os.path.exists(path) else ""
-    body = "%s\nMeasured by `make mcu-bench` (model %s, context 4, one decode step at position 1):\n\n%s\n%s" % (
+    body = "%s\nMeasured by `make mcu-bench` (model %s, context 4, weights streamed from flash, one decode step at position 1):\n\n%s\n%s" % (
         BEGIN, model, table, END)
     if BEGIN in text and END in text:
         text = text[:text.index(BEGIN)] + body + text[text.index(END) + len(END):]
