@@ -24,38 +24,63 @@ _NAMES = ("to_x16", "matvec_q8_0", "matvec_q4_0", "matvec_q4_1", "dequant_row_q"
 
 _install(kernels_py, _NAMES)
 
-try:
-    from . import kernels_viper
-    _install(kernels_viper, kernels_viper.PROVIDES)
-    _backend = "viper"
-except ImportError as e:  # CPython, or a MicroPython port without the native emitter
-    _why = str(e)
-except Exception as e:  # e.g. viper present but this port cannot compile a kernel
-    _why = "viper kernels unavailable: %s" % e
-
-_have_viper = _backend == "viper"
-
 # The native module: built into the firmware, or a nanollm_native.mpy on sys.path or
 # beside this package. A .mpy for another architecture or MicroPython version fails to
-# import (ValueError / ImportError); we keep viper and remember why.
+# import (ValueError / ImportError); we fall back to viper and remember why.
 _native = None
 try:
     try:
         import nanollm_native as _native
     except ImportError:
         from . import nanollm_native as _native
-    _install(_native, _native.PROVIDES)
-    _backend = "native"
 except ImportError as e:
     if "nanollm_native" not in str(e):  # present but refused by the loader
-        _why = "native module not loaded (%s); using %s" % (e, _backend)
+        _why = "native module not loaded (%s)" % e
     _native = None
 except Exception as e:
-    _why = "native module not loaded (%s); using %s" % (e, _backend)
+    _why = "native module not loaded (%s)" % e
     _native = None
 
-K.matvec_q = {8: K.matvec_q8_0, 2: K.matvec_q4_0, 3: K.matvec_q4_1}
-_available = ([_backend] if _backend == "native" else []) + (["viper"] if _have_viper else []) + ["python"]
+# viper's machine code lives in RAM, so it is compiled only for what native does not cover
+_VIPER_NAMES = ("to_x16", "matvec_q8_0", "matvec_q4_0", "matvec_q4_1", "add_q", "layernorm_q",
+                "gelu_q", "kv_store", "attend_head", "dequant_row_q")
+_viper = None
+_viper_tried = False
+
+
+def _load_viper():
+    global _viper, _viper_tried, _why
+    if not _viper_tried:
+        _viper_tried = True
+        try:
+            from . import kernels_viper
+            _viper = kernels_viper
+        except ImportError as e:  # CPython, or a MicroPython port without the native emitter
+            if not _why:
+                _why = str(e)
+        except Exception as e:  # e.g. viper present but this port cannot compile a kernel
+            _why = "viper kernels unavailable: %s" % e
+    return _viper
+
+
+def _select(name):
+    _install(kernels_py, _NAMES)
+    if name in ("viper", "native") and _viper is not None:
+        _install(_viper, _viper.PROVIDES)
+    if name == "native":
+        _install(_native, _native.PROVIDES)
+    K.matvec_q = {8: K.matvec_q8_0, 2: K.matvec_q4_0, 3: K.matvec_q4_1}
+
+
+if _native is not None:
+    if any(n not in _native.PROVIDES for n in _VIPER_NAMES):
+        _load_viper()
+    _backend = "native"
+elif _load_viper() is not None:
+    _backend = "viper"
+if _why and _backend != "python":
+    _why += "; using " + _backend
+_select(_backend)
 
 
 def backend_name():
@@ -68,22 +93,19 @@ def backend_note():
 
 
 def available():
-    """Backends that work here, fastest first."""
-    return list(_available)
+    """Backends that work here, fastest first (compiles the viper kernels to find out)."""
+    out = ["native"] if _native is not None else []
+    if _load_viper() is not None:
+        out.append("viper")
+    return out + ["python"]
 
 
 def use(name):
-    """Switch kernels ('viper', 'python', ...) for tests and benchmarks; returns the old name."""
+    """Switch kernels ('native', 'viper', 'python') for tests and benchmarks; returns the old name."""
     global _backend
-    if name not in _available:
-        raise ValueError("backend %r is not available here (%s)" % (name, ", ".join(_available)))
+    if name not in available():
+        raise ValueError("backend %r is not available here (%s)" % (name, ", ".join(available())))
     old = _backend
-    _install(kernels_py, _NAMES)
-    if name in ("viper", "native") and _have_viper:
-        from . import kernels_viper
-        _install(kernels_viper, kernels_viper.PROVIDES)
-    if name == "native":
-        _install(_native, _native.PROVIDES)
-    K.matvec_q = {8: K.matvec_q8_0, 2: K.matvec_q4_0, 3: K.matvec_q4_1}
+    _select(name)
     _backend = name
     return old
