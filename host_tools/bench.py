@@ -335,6 +335,38 @@ def callgrind_ir(cmd, env=None, timeout=7200):
         os.unlink(outfile)
 
 
+CG_CACHE = os.path.join(CACHE, "callgrind.json")
+
+
+def _cg_key(backend, path):
+    """Counts stay valid while the model file and the program measured are unchanged."""
+    prog = llamacpp.DRIVER if backend.startswith("llama") else (NATMOD if backend == "mp-native" else MICROPYTHON)
+    st = os.stat(path)
+    pt = int(os.path.getmtime(prog)) if os.path.exists(prog) else 0
+    return "%s|%s|%d|%d|%d" % (backend, os.path.basename(path), st.st_size, int(st.st_mtime), pt)
+
+
+def _cg_load():
+    try:
+        with open(CG_CACHE) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+
+
+def cg_cached(backend, path):
+    return _cg_load().get(_cg_key(backend, path))
+
+
+def cg_store(backend, path, value):
+    d = _cg_load()
+    d[_cg_key(backend, path)] = value
+    os.makedirs(CACHE, exist_ok=True)
+    with open(CG_CACHE + ".tmp", "w") as f:
+        json.dump(d, f, indent=1)
+    os.replace(CG_CACHE + ".tmp", CG_CACHE)
+
+
 def ir_per_token(backend, path, ids, ctx):
     """Instructions of one generated token: Ir(3 generated) - Ir(1 generated), halved (load cancels)."""
     irs = []
@@ -563,6 +595,8 @@ def main(argv=None):
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "bench.md"), help="markdown output (default docs/bench.md)")
     ap.add_argument("--png", default=os.path.join(ROOT, "docs", "bench.png"), help="plot output (default docs/bench.png)")
     ap.add_argument("--json", help="also write the raw results here")
+    ap.add_argument("--render", metavar="JSON",
+                    help="no measuring: rewrite the report from results saved with --json (same --models/--types)")
     a = ap.parse_args(argv)
     if a.quick:
         a.models, a.repeats, a.callgrind = "default", 1, False
@@ -618,12 +652,22 @@ def main(argv=None):
                                  "macs": macs_per_token(shape)}
 
     import nanollm
-    first = meta["files"][(models[0], types[0])]
-    tok_model = nanollm.load(first, ctx=8)
     res = {}
     cg = {}
     profile = {}
-    for m in models:
+    if a.render:
+        with open(a.render) as f:
+            saved = json.load(f)
+        res = {tuple(k.split("|")): v for k, v in saved["results"].items()}
+        cg = saved.get("callgrind") or {}
+        profile = {k: tuple(v) for k, v in (saved.get("profile") or {}).items()}
+        meta["n_prompt_ids"] = saved.get("n_prompt_ids", 0)
+        a.callgrind = False
+        if cg:
+            meta["callgrind"] = cg
+        if profile:
+            meta["profile"] = profile
+    for m in (models if not a.render else []):
         mdl = nanollm.load(meta["files"][(m, types[0])], ctx=8)
         ids = mdl.tokenize(PROMPT)
         mdl.close()
@@ -669,7 +713,6 @@ def main(argv=None):
                 log("%s %s %-13s prompt %s ms/tok, gen %s ms/tok (%d+%d x%d), RSS %s"
                     % (m, t, b, fmt_ms(s["prompt"]), fmt_ms(s["gen"]), s["n_prompt"], s["n_gen"], s["n"],
                        fmt_bytes(s["rss"])))
-    tok_model.close()
 
     # greedy agreement on quantized files between our integer path and llama.cpp, as a sanity note
     for m in models:
@@ -696,10 +739,14 @@ def main(argv=None):
             elif not isinstance(s, dict) or s["gen"] > 5000:
                 cg[b] = "not run: %s" % ("est. %.0fG instructions (from wall time, ~3 G instr/s)" % (
                     s["gen"] * 3e-3) if isinstance(s, dict) else "too slow under valgrind (~50x wall time)")
+            elif cg_cached(b, path) is not None:
+                cg[b] = cg_cached(b, path)
+                log("callgrind: %s from %s" % (b, rel(CG_CACHE)))
             else:
                 log("callgrind: %s (slow: valgrind runs ~50x slower)" % b)
                 try:
                     cg[b] = ir_per_token(b, path, ids, 8)
+                    cg_store(b, path, cg[b])
                 except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
                     cg[b] = "failed: %s" % str(e)[:200]
                 log("  %s: %s" % (b, cg[b]))
@@ -717,6 +764,11 @@ def main(argv=None):
             profile[b] = (r["prompt_ms"] + r["gen_ms"], r["prof"], ntok)
         meta["profile"] = profile
 
+    if a.render and "117m" in models and ("117m", "q8_0") in meta["files"]:
+        for b in list(cg):
+            v = cg_cached(b, meta["files"][("117m", "q8_0")])
+            if v is not None and not isinstance(cg[b], float):
+                cg[b] = v
     # targets
     def gen(m, t, b):
         s = res.get((m, t, b))
@@ -738,6 +790,7 @@ def main(argv=None):
     if a.json:
         with open(a.json + ".tmp", "w") as f:
             json.dump({"results": {"|".join(k): v for k, v in res.items()}, "callgrind": cg,
+                   "n_prompt_ids": meta.get("n_prompt_ids", 0),
                        "profile": {k: list(v) for k, v in profile.items()}}, f, indent=1, default=str)
         os.replace(a.json + ".tmp", a.json)
     write_report(res, meta, a.out, a.png)
