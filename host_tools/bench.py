@@ -426,8 +426,9 @@ def write_report(res, meta, out_md, out_png):
              % (meta["cpu"], meta["cores"], platform.python_version(), meta["micropython"], llamacpp.VERSION,
                 meta["simd"]))
     L.append("")
-    L.append("- Prompt: %r, %d tokens by our tokenizer; the same ids go to llama.cpp. Ours runs one forward "
-             "per token; llama.cpp evaluates the prompt as one batch. Generation is greedy." % (PROMPT, meta["n_prompt_ids"]))
+    L.append("- Prompt: %r, tokenized by our tokenizer (the model's vocabulary: the prompt count is in the "
+             "`tokens` column); the same ids go to llama.cpp. Ours runs one forward per token; llama.cpp "
+             "evaluates the prompt as one batch. Generation is greedy." % PROMPT)
     L.append("- ms/token: median over repeats, spread min..max in brackets (the host is shared and busy: "
              "the callgrind counts below are the noise-free comparison). Slow cells time fewer tokens: "
              "`tokens` says prompt+generated tokens timed x repeats.")
@@ -482,7 +483,7 @@ def write_report(res, meta, out_md, out_png):
         ref = cg.get("llama.cpp-1t")
         for b, v in cg.items():
             if isinstance(v, str):
-                L.append("| %s | %s | |" % (LABEL[b], v))
+                L.append("| %s | %s | |" % (LABEL[b], v.splitlines()[0].replace("|", "/")[:160]))
             else:
                 L.append("| %s | %.4g | %s |" % (LABEL[b], v, "%.2fx" % (v / ref) if isinstance(ref, float) else "-"))
         L.append("")
@@ -527,8 +528,15 @@ def write_report(res, meta, out_md, out_png):
         L.append("")
         L.append("Copied from docs/boards.md (`make mcu-bench`): emulated timings are estimates, not board measurements.")
         L.append("")
+        rows, prev = [], False
         with open(boards, encoding="utf-8") as f:
-            rows = [ln.rstrip("\n") for ln in f if ln.lstrip().startswith("|")]
+            for ln in f:
+                is_row = ln.lstrip().startswith("|")
+                if is_row:
+                    if not prev and rows:
+                        rows.append("")  # a blank line between tables
+                    rows.append(ln.rstrip("\n"))
+                prev = is_row
         L += rows if rows else ["(docs/boards.md has no table yet)"]
         L.append("")
     else:
@@ -550,7 +558,7 @@ def plot(res, meta, out_png):
         log("matplotlib missing: %s not written (pip install matplotlib, see requirements)" % rel(out_png))
         return
     groups = [(m, t) for m in meta["models"] for t in meta["types"] if (m, t) in meta["files"]]
-    fig, ax = plt.subplots(figsize=(max(8, 1.3 * len(groups)), 5))
+    fig, ax = plt.subplots(figsize=(max(8, 1.3 * len(groups)) + 3, 5))
     w = 0.8 / len(meta["backends"])
     for i, b in enumerate(meta["backends"]):
         xs, ys = [], []
@@ -565,7 +573,7 @@ def plot(res, meta, out_png):
     ax.set_xticklabels(["%s\n%s" % (meta["model_info"][m]["short"], t) for m, t in groups])
     ax.set_ylabel("generation ms/token (log)")
     ax.set_title("nanollm vs llama.cpp, same GGUF files (lower is better)")
-    ax.legend(fontsize=8, ncol=2)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     tmp = out_png + ".tmp.png"
@@ -786,7 +794,12 @@ def main(argv=None):
         if v and p:
             meta["targets"].append("viper >= 15x plain bytecode, %s q8_0 generation: %.1fx: %s"
                                    % (meta["model_info"][m]["short"], p / v, "met" if p / v >= 15 else "MISSED"))
-    meta["notes"].append("bench run took %.0f minutes" % ((time.time() - t_start) / 60))
+    meta["notes"].append("random-weight models have nearly flat logits, so greedy tokens can part on near-ties "
+                         "(f32: ggml's GELU goes through an f16 table); the trained default model is the real check")
+    meta["notes"].append("llama.cpp with all threads: on a shared, busy host its threads wait for each other "
+                         "(spinning barriers), which is why it can be slower than one thread here")
+    if not a.render:
+        meta["notes"].append("bench run took %.0f minutes" % ((time.time() - t_start) / 60))
     if a.json:
         with open(a.json + ".tmp", "w") as f:
             json.dump({"results": {"|".join(k): v for k, v in res.items()}, "callgrind": cg,
