@@ -507,6 +507,41 @@ def write_report(res, meta, out_md, out_png):
     for line in meta.get("targets", []):
         L.append("- " + line)
     L.append("")
+    prof = (meta.get("profile") or {}).get("mp-native")
+    m117 = meta["model_info"].get("117m")
+    if prof and m117:
+        total, ops, ntok = prof
+        mv = ops.get("matvec", 0.0) / ntok
+        L.append("### Why native misses the llama.cpp target")
+        L.append("")
+        L.append("The matrix-vector product dominates: %.0f of %.0f ms per token (%.0f%%), i.e. %.0f M q8_0 "
+                 "MAC/s (%.1f ns per MAC). Everything else (layer norm, GELU, attention, KV store, "
+                 "activation rescaling) is under 2%%; the rest is interpreter time between kernels."
+                 % (mv, total / ntok, 100.0 * mv * ntok / total, m117["macs"] / mv / 1e3, mv * 1e6 / m117["macs"]))
+        L.append("")
+        L.append("Outside the kernels, greedy sampling (lib/nanollm/sampling.py, `Sampler.sample`) scans the "
+                 "50,257 logits in bytecode: about 50 ms per generated token on this host (measured alone), "
+                 "half of llama.cpp's whole token. An argmax / top-k kernel in viper and native would remove it.")
+        L.append("")
+        L.append("What would close most of the gap (changes for the owners of firmware/ and lib/nanollm, not made here):")
+        L.append("")
+        L.append("1. The x64 .mpy is compiled with `-O2` for baseline x86-64 (SSE2, firmware/firmware.mk "
+                 "NATIVE_CFLAGS): `dot_q8` (int8 x int16, 32 per block) runs scalar. Sign-extending the "
+                 "weights to int16 and using `pmaddwd` (SSE2, 4 MACs per instruction; 16 with AVX2 "
+                 "`vpmaddwd`) keeps the integer result bit-identical (the sums are exact in int32). "
+                 "Expected: the dot itself 4-8x faster.")
+        L.append("2. `acc_block` (exact exponent alignment per 32-weight block, with branches) costs about "
+                 "as much as the scalar dot; once the dot is vectorised it dominates. On 64-bit hosts an "
+                 "int64 accumulator of `s * mantissa << (emax - e)` is exact and branch-free; it must "
+                 "round exactly as kernels_py._acc_block does, or be kept for 32-bit targets only.")
+        L.append("3. `row_exp` reads every block's scale twice per row (once for the maximum exponent, "
+                 "once in the loop): precompute the per-row maximum exponent at load (n_rows int8s).")
+        L.append("4. llama.cpp quantizes the activations to int8 (q8_0) and uses `vpmaddubsw` "
+                 "(32 MACs per instruction) with a float scale per block; our Q16 activations as int16 "
+                 "halve the SIMD width at best. With 1-3, native should land near 1.5-3x of llama.cpp "
+                 "single-thread; below that needs int8 activations, which changes the numbers "
+                 "(the bit-exact spec in host_tools/kernel_spec.py).")
+        L.append("")
     if meta.get("notes"):
         L.append("## Notes")
         L.append("")
