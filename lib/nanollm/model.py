@@ -133,7 +133,12 @@ class Matrix:
 class Model:
     def __init__(self, path, mode=None, ctx=None, stream=None):
         gc.collect()
-        gf = GGUFFile(path)
+        try:
+            gf = GGUFFile(path)
+        except MemoryError:
+            gc.collect()
+            raise NanoLLMError("out of memory while reading the index of %s (%s); free memory first, "
+                               "e.g. load nothing else" % (path, plan.describe_free()))
         self.gf = gf
         self.path = path
         try:
@@ -141,13 +146,22 @@ class Model:
         except MemoryError:
             gf.close()
             p = getattr(self, "plan", None)
+            self._release()
             gc.collect()
             need = ("it needs about %d bytes" % (p["peak"] + plan.HEADROOM)) if p else "before its memory plan was made"
             raise NanoLLMError("out of memory while loading %s: %s, %s; try a smaller ctx=, stream=True "
                                "or a q4_0 model" % (path, need, plan.describe_free()))
         except Exception:
             gf.close()
+            self._release()
             raise
+
+    def _release(self):
+        # after a failed load: drop what was allocated so the heap is whole again
+        for name in ("layers", "kc", "vc", "ke", "ve", "wte", "wpe", "head", "tokenizer", "logits",
+                     "x", "h", "qkv", "att", "x16", "q16", "scores", "tmp", "rowbuf", "lnf_g", "lnf_b"):
+            if hasattr(self, name):
+                setattr(self, name, None)
 
     # ------------------------------------------------------------ loading
     def _load(self, gf, mode, ctx, stream):
@@ -238,17 +252,20 @@ class Model:
             if v is not None and not isinstance(v, want):
                 raise NanoLLMError("%s: tokenizer.ggml.%s must be an array of %s"
                                    % (gf.path, key, "strings" if want is StringArray else "integers"))
-        self.tokenizer = Tokenizer(toks, merges, tt)
-        if len(self.tokenizer) != self.n_vocab:
+        if len(toks) != self.n_vocab:
             raise NanoLLMError("%s: the vocabulary has %d tokens but token_embd has %d rows"
-                               % (gf.path, len(self.tokenizer), self.n_vocab))
+                               % (gf.path, len(toks), self.n_vocab))
         self.eos_id = gf.kv.get("tokenizer.ggml.eos_token_id")
         if self.eos_id is not None and not (isinstance(self.eos_id, int) and 0 <= self.eos_id < self.n_vocab):
             raise NanoLLMError("%s: tokenizer.ggml.eos_token_id %r is not a token id (vocabulary of %d)"
                                % (gf.path, self.eos_id, self.n_vocab))
         gc.collect()
 
+        # Allocation order: the big fixed blocks first (stream buffer, KV cache and activations),
+        # then weights, then the tokenizer's many small tables, so small blocks do not split
+        # the heap before the big ones are placed.
         stream_buf = bytearray(self.plan["stream_buffer"]) if self.plan["stream_buffer"] else None
+        self._alloc_state()
         resident = self.plan["resident"]
 
         def mat(name):
@@ -272,7 +289,8 @@ class Model:
             gc.collect()
         self.lnf_g = vec("output_norm.weight")
         self.lnf_b = vec("output_norm.bias")
-        self._alloc_state()
+        gc.collect()
+        self.tokenizer = Tokenizer(toks, merges, tt)
         gc.collect()
 
     def _shape(self):

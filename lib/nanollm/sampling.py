@@ -52,6 +52,18 @@ def _exp_neg_q12(u12):
     return (a - (((a - _EXP2[i + 1]) * (f & 15)) >> 4)) >> ip
 
 
+def _fresh_seed():
+    """A seed that differs between runs: the clock where there is one (some ports have no time)."""
+    try:
+        import time
+    except ImportError:
+        import gc
+        return gc.mem_free() * 2654435761 & 0x3FFFFFFF
+    if hasattr(time, "ticks_us"):
+        return time.ticks_us()
+    return int(time.time() * 1e6)
+
+
 class Sampler:
     """Settings checked once; sample(logits) per token."""
 
@@ -70,8 +82,7 @@ class Sampler:
         # top-p as a fraction of 2**16
         self.top_p_q16 = int(top_p * 65536 + 0.5)
         if seed is None:
-            import time
-            seed = time.ticks_us() if hasattr(time, "ticks_us") else int(time.time() * 1e6)
+            seed = _fresh_seed()
         self.rng = Random(seed)
         # logits in Q16 units: on the float path we convert each (float logits anyway)
         self.to_q16 = None if logit_scale == 1.0 / 65536 else 65536.0 * logit_scale
