@@ -351,7 +351,10 @@ class BoardTimeout(Exception):
 RUNNER = """
 import sys, os, gc
 _b = os.getcwd().rstrip('/')
-sys.path[:0] = [_b + '/%(tests)s', _b + '/lib']
+# a copied runtime in lib/ goes first; with the runtime frozen into the firmware, lib/ (which
+# then holds only the model) goes last so it cannot shadow the frozen package
+sys.path[:0] = [_b + '/%(tests)s'] + ([] if %(frozen)r else [_b + '/lib'])
+if %(frozen)r: sys.path.append(_b + '/lib')
 import devharness as H
 H.config.update(%(config)r)
 if H.config['model']: H.config['model'] = _b + '/' + H.config['model']
@@ -391,12 +394,16 @@ def collect(tests_dir, mods, pattern):
     return names
 
 
-def plan_copies(args, arch, board):
+def plan_copies(args, arch, board, frozen=False, builtin_native=False):
+    """What to copy. A firmware with nanollm frozen in (its code in flash, not RAM) or with
+    nanollm_native built in needs neither copied: the frozen package comes first on sys.path."""
     fmt = args.format
     if fmt == "auto":
         fmt = "py" if arch in ("x64", "x86", None) else "mpy"
-    files = runtime_files(fmt, arch)
-    nat = native_module(arch) if arch and not args.no_native else None
+    files = [] if frozen else runtime_files(fmt, arch)
+    if frozen:
+        fmt = "frozen"
+    nat = native_module(arch) if arch and not args.no_native and not builtin_native else None
     if nat:
         files.append((nat, "lib/nanollm/nanollm_native.mpy"))
     tests_dir = args.tests
@@ -467,8 +474,14 @@ def run_tests(args, device, board_profile, soft_reset):
         if board_profile and board_profile.get("native_arch") and arch and board_profile["native_arch"] != arch:
             raise DevtestError("board profile %s is for %s but the board's MicroPython is %s"
                                % (board_profile["name"], board_profile["native_arch"], arch))
-        fmt, files, mods, has_big, has_native = plan_copies(args, arch, board_profile)
-        say("runtime as .%s%s" % (fmt, ", with the native module" if has_native else ""))
+        frozen = b._try("nanollm") and b.eval("not __import__('nanollm').__file__.startswith('/')")
+        builtin_native = b._try("nanollm_native") and b.eval(
+            "not hasattr(__import__('nanollm_native'), '__file__')")
+        fmt, files, mods, has_big, has_native = plan_copies(args, arch, board_profile, frozen, builtin_native)
+        if frozen:
+            say("runtime frozen into the firmware%s" % (", native module built in" if builtin_native else ""))
+        else:
+            say("runtime as .%s%s" % (fmt, ", with the native module" if has_native or builtin_native else ""))
         preloaded = set(r for _, r in args.preloaded)
         if preloaded:
             sizes = b.eval("[__import__('os').stat(p)[6] for p in %r]" % sorted(preloaded))
@@ -513,7 +526,8 @@ def run_tests(args, device, board_profile, soft_reset):
             if len(runs) > 1 and i:
                 b.reset()
             state["end"] = None
-            code = RUNNER % {"tests": "devtest", "config": config, "modules": run_mods, "pattern": pattern}
+            code = RUNNER % {"tests": "devtest", "config": config, "modules": run_mods, "pattern": pattern,
+                             "frozen": bool(frozen)}
             try:
                 err = b.run_streaming(code, on_line, args.timeout)
                 if err:

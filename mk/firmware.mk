@@ -25,7 +25,7 @@ FW_MODULE_SRCS := firmware/usermod/nanollm_native.c firmware/usermod/micropython
 	firmware/usermod/micropython.cmake firmware/nanollm_kernels.c firmware/nanollm_kernels.h \
 	firmware/natmod/mpy_link.py lib/nanollm/tables.py
 FW_QEMU_BOARD := firmware/ports/qemu/NANOLLM_MICROBIT
-FW_QEMU_SRCS := $(wildcard $(FW_QEMU_BOARD)/*)
+FW_QEMU_SRCS := $(wildcard $(FW_QEMU_BOARD)/*) $(wildcard lib/nanollm/*.py)
 FW_MPY_CROSS := $(FW_MPY)/mpy-cross/build/mpy-cross
 # qemu: the emulated board (see firmware/README.md); SERIAL=pty or tcp:127.0.0.1:PORT,server,nowait
 QEMU_FIRMWARE := $(FW_OUT)/qemu/firmware.elf
