@@ -93,6 +93,36 @@ def main():
             "%.1fx" % (vp / bc) if vp and bc else "-", "%.1fx" % (nt / vp) if nt and vp else "-"))
     print("MAC/s; native/bytecode up to %.0fx" % max(
         (rr["native"] / rr["bytecode"]) for rr in rates.values() if "native" in rr and "bytecode" in rr))
+    machine_limit(rates)
+
+
+def machine_limit(rates):
+    """The same matrix-vector products in numpy, in this run: float32 goes to BLAS (sgemv,
+    SIMD, one thread per the environment), int16 x int8 to numpy's integer loops. How far
+    the native kernel is from what this machine does with a tuned library."""
+    import time
+    import numpy as np
+    print()
+    print("%-11s %16s %16s %14s" % ("rows x cols", "numpy f32 (BLAS)", "numpy int32", "native q8_0"))
+    rng = np.random.default_rng(0)
+    for rows, cols in ((768, 768), (768, 3072)):
+        wf = rng.standard_normal((rows, cols)).astype(np.float32)
+        xf = rng.standard_normal(cols).astype(np.float32)
+        wi = rng.integers(-127, 128, (rows, cols)).astype(np.int32)
+        xi = rng.integers(-8192, 8192, cols).astype(np.int32)
+        best = {}
+        for name, f in (("f32", lambda: wf @ xf), ("i32", lambda: wi @ xi)):
+            f()
+            dt = 1e9
+            for _ in range(5):
+                t0 = time.perf_counter()
+                for _ in range(20):
+                    f()
+                dt = min(dt, (time.perf_counter() - t0) / 20)
+            best[name] = rows * cols / dt
+        nat = rates.get(("matvec_q8_0", "%dx%d" % (rows, cols)), {}).get("native")
+        print("%-11s %14.0f M %14.0f M %12s" % ("%dx%d" % (rows, cols), best["f32"] / 1e6, best["i32"] / 1e6,
+                                              "%.0f M (%.0f%% of BLAS)" % (nat / 1e6, 100 * nat / best["f32"]) if nat else "-"))
 
 
 if __name__ == "__main__":
