@@ -8,6 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 MICROPYTHON := $(VENV)/bin/micropython
 STAMP := $(VENV)/.installed
+STAMP_DEV := $(VENV)/.installed-dev
 PROMPT ?= Once upon a time
 MODEL ?= lib/nanollm/model.gguf
 PYTEST_ARGS ?=
@@ -35,9 +36,12 @@ help:
 	@echo "make fixtures  rebuild tests/fixtures (needs torch + transformers, run by hand)"
 
 $(STAMP): requirements.txt
-	@$(MAKE) -s sysdeps
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+$(STAMP_DEV): $(STAMP) requirements-dev.txt
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
 setup: $(STAMP)
@@ -51,10 +55,11 @@ demo: $(STAMP)
 	print('backend:', nanollm.backend()); \
 	print('$(PROMPT)' + m.generate('$(PROMPT)', max_new_tokens=80, seed=42))"
 
-test: $(STAMP) data $(TEST_DEPS)
+# sysdeps first: the builds in TEST_DEPS need the Debian packages (compilers, qemu, chromium)
+test: sysdeps $(STAMP) $(STAMP_DEV) data $(TEST_DEPS)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-test-fast: $(STAMP) data
+test-fast: sysdeps $(STAMP) $(STAMP_DEV) data
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
 # The default model, retrained from scratch (deterministic for the seed up to float noise;
