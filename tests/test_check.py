@@ -13,13 +13,6 @@ import convert
 CHECK = os.path.join(HOST_TOOLS, "check.py")
 
 
-def runtime_ready():
-    return os.path.exists(os.path.join(LIB, "nanollm", "model.py"))
-
-
-pytestmark = pytest.mark.skipif(not runtime_ready(), reason="lib/nanollm has no runtime yet")
-
-
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     d = tmp_path_factory.mktemp("check")
