@@ -9,7 +9,8 @@
 # every build is skipped when its output is newer than everything it is made from.
 APT_PACKAGES += dpkg-dev pkg-config libffi-dev cmake gcc-arm-none-eabi libnewlib-arm-none-eabi \
 	libstdc++-arm-none-eabi-newlib qemu-system-arm
-TEST_DEPS += firmware-unix firmware-qemu
+# the Pico firmware too (about 4 minutes from scratch on 2 cores): its test checks the UF2
+TEST_DEPS += firmware-unix firmware-qemu firmware-rp2
 
 FW_PY ?= $(if $(wildcard $(PY)),$(PY),python3)
 FW_CACHE := .cache/micropython-1.25
