@@ -51,16 +51,14 @@ def say(*a):
 
 # ------------------------------------------------------------------ boards
 
-def board_names():
-    return sorted(os.path.basename(p)[:-5] for p in glob.glob(os.path.join(BOARDS, "*.json")))
+from plan import PlanError, board_names, load_board as _plan_load_board  # noqa: E402  (one reader of boards/)
 
 
 def load_board(name):
-    path = os.path.join(BOARDS, name + ".json")
-    if "/" in name or not os.path.exists(path):
-        raise DevtestError("unknown board %r; known boards: %s" % (name, ", ".join(board_names())))
-    with open(path) as f:
-        return json.load(f)
+    try:
+        return _plan_load_board(name)
+    except PlanError as e:
+        raise DevtestError(str(e))
 
 
 # ------------------------------------------------------------------ models

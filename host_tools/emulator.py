@@ -71,7 +71,33 @@ del _bd, _RAMBlocks
 """
 
 
-class UnixStandIn:
+class _StandIn:
+    """A stand-in board process (start() returns its serial device); stops on exit."""
+
+    proc = None
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class UnixStandIn(_StandIn):
     """The unix micropython on a PTY made by socat. Use as a context manager."""
 
     def __init__(self, heap=None, fs_kb=None, workdir=None, log=None):
@@ -117,31 +143,15 @@ class UnixStandIn:
             time.sleep(0.05)
         return self.device
 
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
     def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
+        super().stop()
         if self._tmp:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
 
-    def __enter__(self):
-        self.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
 
 
-class QemuStandIn:
+class QemuStandIn(_StandIn):
     """MicroPython's qemu port on the emulated micro:bit (Cortex-M0, 256 KB RAM), console on a PTY."""
 
     def __init__(self, firmware=None, icount=False, plugin=None, plugin_log=None, ram=QEMU_RAM, preload=None):
@@ -197,25 +207,7 @@ class QemuStandIn:
                 raise EmulatorError("qemu opened no console within %d s" % timeout)
         return self.device
 
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
 
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-
-    def __enter__(self):
-        self.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
 
 
 def fs_area(firmware):
