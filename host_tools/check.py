@@ -28,14 +28,11 @@ import tempfile
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+from nanollm_host import gguf_model as gm
+from nanollm_host import tools
+from nanollm_host.paths import LIB
+from nanollm_host.reference import Reference, log_softmax
 
-import gguf_model as gm  # noqa: E402
-from reference import Reference, log_softmax  # noqa: E402
-
-ROOT = os.path.dirname(HERE)
-DEFAULT_LIB = os.path.join(ROOT, "lib")
 DEFAULT_PROMPT = ("First Citizen:\nBefore we proceed any further, hear me speak.\n\n"
                   "All:\nSpeak, speak.\n\nFirst Citizen:\nYou are all resolved rather to die than to famish?\n")
 NLL_TOL = {"q8_0": 0.01, "q4_0": 0.05, "q4_1": 0.05}
@@ -71,8 +68,7 @@ print("LOGITS", kind[0], kind[1], kind[2], repr(m.logit_scale), getattr(m, "mode
 def micropython_command(explicit=None):
     if explicit:
         return explicit if os.path.exists(explicit) else shutil.which(explicit)
-    cand = os.path.join(os.path.dirname(sys.executable), "micropython")
-    return cand if os.path.exists(cand) else shutil.which("micropython")
+    return tools.micropython(required=False)
 
 
 # --------------------------------------------------------------------------- tokens
@@ -109,17 +105,10 @@ def runtime_kwargs(mode):
     return {"mode": mode} if mode else {}
 
 
-def run_cpython(model_path, ids, lib, mode, text=None):
+def run_cpython(model_path, ids, mode, text=None):
     """Logits (T, n_vocab) float64 from lib/nanollm imported into this process, plus info
     (mode, backend, scale and, when text is given, the runtime's tokenization of it)."""
-    if lib not in sys.path:
-        sys.path.insert(0, lib)
-    try:
-        import nanollm
-    except ImportError as e:
-        raise gm.ToolError("cannot import the runtime from %s: %s" % (lib, e))
-    if not hasattr(nanollm, "load"):
-        raise gm.ToolError("the runtime in %s has no nanollm.load() yet" % lib)
+    import nanollm
     try:
         m = nanollm.load(model_path, **runtime_kwargs(mode))
         m.reset()
@@ -239,7 +228,6 @@ def main(argv=None):
     ap.add_argument("--nll-tol", type=float, metavar="FRACTION",
                     help="allowed relative NLL change for quantized files (default 0.01 q8_0, 0.05 q4_x)")
     ap.add_argument("--mode", choices=("int", "float"), help="runtime path (default: the runtime's choice)")
-    ap.add_argument("--lib", default=DEFAULT_LIB, help="folder holding the nanollm package (default: lib/)")
     ap.add_argument("--micropython", metavar="PATH", help="micropython executable (default: venv, then PATH)")
     ap.add_argument("--heapsize", help="MicroPython heap size, e.g. 4M (default: micropython's)")
     ap.add_argument("-q", "--quiet", action="store_true", help="print only the summaries")
@@ -297,9 +285,9 @@ def main(argv=None):
     which = ("cpython", "micropython") if a.interpreter == "both" else (a.interpreter,)
     for name in which:
         if name == "cpython":
-            rt, info = run_cpython(a.model, ids, a.lib, a.mode, text=runtime_text)
+            rt, info = run_cpython(a.model, ids, a.mode, text=runtime_text)
         else:
-            rt, info = run_micropython(a.model, ids, a.lib, a.mode, micropython_command(a.micropython),
+            rt, info = run_micropython(a.model, ids, LIB, a.mode, micropython_command(a.micropython),
                                        a.heapsize, text=runtime_text)
         say("== %s: runtime mode %s, backend %s, logit scale %r ==" % (name, info["mode"], info["backend"], info["scale"]))
         if "tokens" in info:

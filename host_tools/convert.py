@@ -9,33 +9,14 @@ llama.cpp tools can read it too. With a quantized --outtype, 2-D weights are qua
   python host_tools/convert.py my-gpt2/ model.gguf
   python host_tools/convert.py my-gpt2/ model-q8.gguf --outtype q8_0
 
-From Python: convert_checkpoint(hf_dir, out_path, outtype="f32") (returns the tensor table).
+From Python: nanollm_host.gguf_model.convert_checkpoint(hf_dir, out_path, outtype="f32").
 """
 import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import gguf_model as gm  # noqa: E402
-from gguf_model import ToolError  # noqa: E402,F401  (re-exported for callers)
-
-
-def convert_checkpoint(hf_dir, out_path, outtype="f32", name=None, alignment=gm.DEFAULT_ALIGNMENT, log=None):
-    """Convert hf_dir to out_path (written atomically). Returns the list of tensor rows
-    ({name, shape, type, nbytes, note}); log(str) receives warnings and fallbacks."""
-    outtype = gm.parse_outtype(outtype)
-    hp, tensors, vocab, warnings = gm.read_hf_dir(hf_dir)
-    if name:
-        hp.name = name
-    rows = gm.write_gguf(out_path, hp, tensors, vocab, outtype, alignment=alignment)
-    if log:
-        for w in warnings:
-            log("warning: " + w)
-        for r in rows:
-            if r["note"]:
-                log("kept %s as f32: %s" % (r["name"], r["note"]))
-    return rows
+from nanollm_host import gguf_model as gm
+from nanollm_host.gguf_model import convert_checkpoint
 
 
 def main(argv=None):

@@ -12,38 +12,26 @@ Exit status: 0 fits, 1 does not fit, 2 bad input.
 """
 import argparse
 import glob
+import sys
 import json
 import os
 import subprocess
-import sys
 import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "lib"))
+from nanollm import gpt2
+from nanollm import plan as P
+from nanollm.errors import NanoLLMError
+from nanollm.gguf import GGUFFile, GGML_Q8_0, GGML_Q4_0, GGML_Q4_1, TYPE_NAME
+from nanollm_host import tools
+from nanollm_host.boards import UnknownBoard, board_names, load_board
+from nanollm_host.paths import BUILD, LIB, PACKAGE
 
-from nanollm import plan as P  # noqa: E402
-from nanollm.errors import NanoLLMError  # noqa: E402
-from nanollm.gguf import GGUFFile, GGML_Q8_0, GGML_Q4_0, GGML_Q4_1, TYPE_NAME  # noqa: E402
-
-BOARDS = os.path.join(ROOT, "boards")
 QUANTIZED = (GGML_Q8_0, GGML_Q4_0, GGML_Q4_1)
-CODE_CACHE = os.path.join(ROOT, "build", "plan", "runtime_code.json")
+CODE_CACHE = os.path.join(BUILD, "plan", "runtime_code.json")
 
 
 class PlanError(Exception):
     pass
-
-
-def board_names():
-    return sorted(os.path.basename(p)[:-5] for p in glob.glob(os.path.join(BOARDS, "*.json")))
-
-
-def load_board(name):
-    path = os.path.join(BOARDS, name + ".json")
-    if "/" in name or not os.path.exists(path):
-        raise PlanError("unknown board %r; known boards: %s" % (name, ", ".join(board_names())))
-    with open(path) as f:
-        return json.load(f)
 
 
 # ------------------------------------------------------------------ the model
@@ -75,11 +63,7 @@ def read_model(path):
                      "n_ff": kv["gpt2.feed_forward_length"], "n_layer": L,
                      "n_head": kv["gpt2.attention.head_count"], "n_ctx": kv["gpt2.context_length"],
                      "n_merges": len(kv.get("tokenizer.ggml.merges") or ()), "n_tensors": len(gf.tensors)}
-            names = ["token_embd.weight", "position_embd.weight"]
-            for i in range(L):
-                names += ["blk.%d.%s.weight" % (i, n) for n in ("attn_qkv", "attn_output", "ffn_up", "ffn_down")]
-            if "output.weight" in gf.tensors:
-                names.append("output.weight")
+            names = gpt2.matrix_names(L, tied="output.weight" not in gf.tensors)
             mats = [gf.tensors[n] for n in names]
         except KeyError as e:
             raise PlanError("%s: %s is missing: not a complete GPT-2 GGUF file" % (path, e))
@@ -111,19 +95,14 @@ sys.path.insert(0, %r)
 gc.collect()
 a = gc.mem_alloc()
 import nanollm
-from nanollm import model, tokenizer, gguf, generate, sampling, plan, kernels
+from nanollm import model, tokenizer, gguf, generation, sampling, plan, kernels
 gc.collect()
 print(gc.mem_alloc() - a)
 """
 
 
-def _micropython():
-    cand = os.path.join(os.path.dirname(sys.executable), "micropython")
-    return cand if os.path.exists(cand) else None
-
-
 def _sources_stamp():
-    return max(os.path.getmtime(p) for p in glob.glob(os.path.join(ROOT, "lib", "nanollm", "*.py")))
+    return max(os.path.getmtime(p) for p in glob.glob(os.path.join(PACKAGE, "*.py")))
 
 
 def measure_code_unix():
@@ -135,14 +114,13 @@ def measure_code_unix():
             return c["bytes"]
     except (OSError, ValueError):
         pass
-    exe = _micropython()
+    exe = tools.micropython(required=False)
     if exe is None:
         return None
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import devtest
-    devtest.runtime_files("mpy", "x64")
+    from nanollm_host import install
+    mpy_lib = install.compiled_package_dir("x64")
     out = {}
-    for kind, libdir in (("py", os.path.join(ROOT, "lib")), ("mpy", os.path.join(devtest.BUILD, "mpy", "x64"))):
+    for kind, libdir in (("py", LIB), ("mpy", mpy_lib)):
         r = subprocess.run([exe, "-c", _MEASURE % libdir], capture_output=True, text=True, timeout=60)
         if r.returncode != 0:
             return None
@@ -166,39 +144,27 @@ def code_bytes(board, kind):
     return m[kind], ".%s, measured on the unix port, 64-bit" % kind
 
 
-# ------------------------------------------------------------------ the verdict
+# ------------------------------------------------------------------ the verdict (lib/nanollm/plan.py)
 
 def evaluate(model, board, ctx=None, kind="mpy", stream=None):
-    free = board["free_heap_bytes"]
     code, code_src = code_bytes(board, kind)
-    shape = dict(model["shape"])
-    ctx = ctx or shape["n_ctx"]
-    shape["n_ctx"] = ctx
-    budget = free - code  # what gc.mem_free() says at nanollm.load()
-    p = P.plan_model(shape, model["mats"], model["integer"], ctx, stream=stream, free=budget)
-    need = p["peak"] + P.HEADROOM
-    total = code + need
-    fs = board.get("fs_bytes")
-    return {"board": board["name"], "free": free, "code": code, "code_source": code_src, "plan": p,
-            "ctx": ctx, "need": need, "total": total, "spare": free - total, "fits": total <= free,
-            "file_fits": fs is None or model["file_bytes"] <= fs, "fs_bytes": fs}
+    ev = P.evaluate(model["shape"], model["mats"], model["integer"], board["free_heap_bytes"], code, ctx=ctx,
+                    stream=stream, file_bytes=model["file_bytes"], fs_bytes=board.get("fs_bytes"))
+    ev["board"] = board["name"]
+    ev["code_source"] = code_src
+    return ev
 
 
 def suggest(model, board, ctx, kind, stream=None):
     """Changes that make it fit: the largest --ctx, q4_0, both, or streaming the weights."""
-    n_ctx = model["shape"]["n_ctx"]
-    out = []
+    code = code_bytes(board, kind)[0]
+    free = board["free_heap_bytes"]
+    upto = min(ctx, model["shape"]["n_ctx"])
 
     def best_ctx(m):
-        lo, hi = 0, min(ctx, n_ctx)
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if evaluate(m, board, mid, kind, stream)["fits"]:
-                lo = mid
-            else:
-                hi = mid - 1
-        return lo
+        return P.largest_ctx(m["shape"], m["mats"], m["integer"], free, code, upto, stream)
 
+    out = []
     c = best_ctx(model)
     if c >= 1:
         out.append("--ctx %d" % c)
@@ -244,25 +210,8 @@ def report(model, ev, sugg):
             lines.append("  %-58s %8d KB" % (label, kb(v)))
     lines.append("  %-58s %8d KB" % ("peak", kb(ev["total"])))
     lines.append("  %-58s %8d KB" % ("free heap after boot (board profile)", kb(ev["free"])))
-    lines.append(verdict(model, ev, sugg))
+    lines.append(P.verdict(ev, sugg))
     return "\n".join(lines)
-
-
-def verdict(model, ev, sugg):
-    if ev["fits"]:
-        v = "fits, %d KB to spare" % (ev["spare"] // 1024)
-        if ev["plan"]["weights_streamed"]:
-            v += " (streaming %d KB of weights from flash)" % kb(ev["plan"]["weights_streamed"])
-        if ev["spare"] < ev["need"] - P.HEADROOM:
-            # measured: loads needed up to twice the planned model peak free (fragmentation)
-            v += "; tight: loading needed up to 2x the model's planned %d KB free on the unix port " \
-                 "and the emulated M0" % kb(ev["need"])
-    else:
-        v = "does not fit by %d KB" % kb(-ev["spare"])
-        v += "; try " + " or ".join(sugg) if sugg else "; nothing smaller fits: the tokenizer, logits and code alone exceed the heap"
-    if not ev["file_fits"]:
-        v += "; the file (%d KB) is larger than the board's %d KB filesystem" % (kb(model["file_bytes"]), kb(ev["fs_bytes"]))
-    return v
 
 
 def main(argv=None):
@@ -288,18 +237,18 @@ def main(argv=None):
             ev = evaluate(model, b, a.ctx, a.code, stream)
             sugg = [] if ev["fits"] else suggest(model, b, ev["ctx"], a.code, stream)
             results.append((b, ev, sugg))
-    except PlanError as e:
+    except (PlanError, UnknownBoard) as e:
         print("plan: error: %s" % e, file=sys.stderr)
         return 2
     if a.json:
         out = [{"board": b["name"], "fits": ev["fits"], "file_fits": ev["file_fits"], "peak": ev["total"],
                 "free": ev["free"], "spare": ev["spare"], "ctx": ev["ctx"], "code": ev["code"],
-                "suggestions": sugg, "verdict": verdict(model, ev, sugg),
+                "suggestions": sugg, "verdict": P.verdict(ev, sugg),
                 "breakdown": {k: v for k, v in ev["plan"].items() if k != "resident"}} for b, ev, sugg in results]
         print(json.dumps(out if a.board == "all" or len(out) > 1 else out[0], indent=1))
     elif len(results) > 1:
         for b, ev, sugg in results:
-            print("%-8s %s" % (b["name"], verdict(model, ev, sugg)))
+            print("%-8s %s" % (b["name"], P.verdict(ev, sugg)))
     else:
         print(report(model, *results[0][1:]))
     return 0 if all(ev["fits"] and ev["file_fits"] for _, ev, _ in results) else 1

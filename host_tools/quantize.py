@@ -7,7 +7,7 @@
 TYPE is a name or a ggml file type number: 7=q8_0 2=q4_0 3=q4_1 1=f16 0=f32.
 As in llama.cpp, only 2-D matrices (embeddings included) are quantized; norms and biases stay
 f32, and a matrix whose rows are not a multiple of 32 stays f32. The quantizers are our own
-numpy ones (quants.py), byte-identical to ggml's reference quantizers. An input that is
+numpy ones (nanollm_host/quants.py), byte-identical to ggml's reference quantizers. An input that is
 already quantized is dequantized to f32 first, so its rounding errors carry over.
 Prints a table of the tensors and the sizes before and after.
 """
@@ -15,24 +15,8 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import gguf_model as gm  # noqa: E402
-
-
-def quantize_file(inp, out, qtype, log=print):
-    """Quantize GGUF `inp` into `out` (atomically). Returns the tensor rows."""
-    qtype = gm.parse_outtype(qtype)
-    model = gm.load_gguf(inp)
-    lossy = sorted({t for t in model.types.values() if t != "f32"})
-    if lossy:
-        log("note: %s holds %s tensors; they are dequantized to f32 before re-storing as %s"
-            % (inp, "/".join(lossy), qtype))
-    rows = gm.write_gguf(out, model.hparams, model.tensors, model.vocab, qtype,
-                         alignment=model.alignment, source_types=model.types)
-    for r in rows:
-        r["nbytes_in"] = model.nbytes[r["name"]]
-    return rows
+from nanollm_host import gguf_model as gm
+from nanollm_host.gguf_model import quantize_file
 
 
 def print_table(rows, size_in, size_out, log=print):

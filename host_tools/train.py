@@ -42,8 +42,6 @@ if __name__ == "__main__":
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
 from nanotrain import bpe, checkpoint, data, gpt2  # noqa: E402
 from nanotrain.autodiff import Tensor, backward  # noqa: E402
 from nanotrain.optim import AdamW, LBFGS  # noqa: E402
@@ -450,10 +448,7 @@ def run(a, log=None):
 
 
 def write_gguf(hf_dir, out_path, outtype):
-    try:
-        from convert import convert_checkpoint
-    except ImportError as e:
-        raise TrainError("--gguf needs host_tools/convert.py (convert_checkpoint): %s" % e)
+    from nanollm_host.gguf_model import convert_checkpoint
     d = os.path.dirname(os.path.abspath(out_path))
     os.makedirs(d, exist_ok=True)
     convert_checkpoint(hf_dir, out_path, outtype)

@@ -19,18 +19,20 @@ CTX ?=
 
 .PHONY: hwtest hwtest-unix hwtest-qemu plan mcu-bench
 
-hwtest: $(STAMP)
+##@ Boards
+
+hwtest: $(STAMP) $(STAMP_PATHS) ## the device tests on a real board: DEVICE=/dev/ttyACM0 [BOARD=] [K=]
 	@test -n "$(DEVICE)" || { echo "usage: make hwtest DEVICE=/dev/ttyACM0 [BOARD=name] [K=pattern]"; exit 2; }
-	$(PY) host_tools/devtest.py --device $(DEVICE) $(if $(filter command line,$(origin BOARD)),--board $(BOARD)) $(if $(K),-k $(K))
+	$(PY) host_tools/harness/devtest.py --device $(DEVICE) $(if $(filter command line,$(origin BOARD)),--board $(BOARD)) $(if $(K),-k $(K))
 
-hwtest-unix: $(STAMP)
-	$(PY) host_tools/devtest.py --emulate unix --heap 512k $(if $(K),-k $(K))
+hwtest-unix: $(STAMP) $(STAMP_PATHS) ## the device tests on the unix port behind a PTY
+	$(PY) host_tools/harness/devtest.py --emulate unix --heap 512k $(if $(K),-k $(K))
 
-hwtest-qemu: $(STAMP) firmware-qemu native-arm-if-present
-	$(PY) host_tools/devtest.py --emulate qemu --board qemu-m0 $(if $(K),-k $(K))
+hwtest-qemu: $(STAMP) $(STAMP_PATHS) firmware-qemu native-arm-if-present ## the device tests on the emulated Cortex-M0
+	$(PY) host_tools/harness/devtest.py --emulate qemu --board qemu-m0 $(if $(K),-k $(K))
 
-plan: $(STAMP)
+plan: $(STAMP) $(STAMP_PATHS) ## will MODEL fit BOARD (rp2040 | all)? [CTX=n]
 	$(PY) host_tools/plan.py $(MODEL) --board $(BOARD) $(if $(CTX),--ctx $(CTX))
 
-mcu-bench: $(STAMP) firmware-qemu native-arm-if-present
-	$(PY) host_tools/emulator.py bench --out docs/boards.md
+mcu-bench: $(STAMP) $(STAMP_PATHS) firmware-qemu native-arm-if-present ## instructions per token on the emulated M0 -> docs/boards.md
+	$(PY) host_tools/harness/mcu_bench.py --out docs/boards.md

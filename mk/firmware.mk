@@ -5,7 +5,7 @@
 #   make firmware        all three
 #   make picotool        .cache/micropython-1.25/picotool-2.1.1 (host tool the rp2 build needs)
 #   make qemu-repl       run the emulated board with its REPL on this terminal
-# Sources come from Debian (host_tools/fetch_micropython.py) into .cache/micropython-1.25/;
+# Sources come from Debian (host_tools/fetch/fetch_micropython.py) into .cache/micropython-1.25/;
 # every build is skipped when its output is newer than everything it is made from.
 APT_PACKAGES += dpkg-dev pkg-config libffi-dev cmake gcc-arm-none-eabi libnewlib-arm-none-eabi \
 	libstdc++-arm-none-eabi-newlib qemu-system-arm
@@ -35,18 +35,20 @@ QEMU_CMD := qemu-system-arm -machine microbit -global nrf51-soc.flash-size=10485
 
 .PHONY: firmware firmware-unix firmware-qemu firmware-rp2 firmware-sources qemu-repl firmware-clean
 
-firmware: firmware-unix firmware-qemu firmware-rp2
-firmware-unix: $(FW_OUT)/unix/micropython
-firmware-qemu: $(QEMU_FIRMWARE)
-firmware-rp2: $(FW_OUT)/rp2/firmware.uf2
-firmware-sources: $(FW_SRC_STAMP)
+##@ Firmware (MicroPython 1.25 with the native module built in)
+
+firmware: firmware-unix firmware-qemu firmware-rp2 ## all three firmwares below
+firmware-unix: $(FW_OUT)/unix/micropython ## unix port (x64) + the module -> build/firmware/unix/micropython
+firmware-qemu: $(QEMU_FIRMWARE) ## emulated Cortex-M0 board (qemu microbit) -> build/firmware/qemu/firmware.elf
+firmware-rp2: $(FW_OUT)/rp2/firmware.uf2 ## Raspberry Pi Pico (RP2040) -> build/firmware/rp2/firmware.uf2
+firmware-sources: $(FW_SRC_STAMP) ## fetch MicroPython's source from Debian into .cache/
 
 $(FW_SRC_STAMP):
-	$(FW_PY) host_tools/fetch_micropython.py
+	$(FW_PY) host_tools/fetch/fetch_micropython.py
 	@touch $@
 
 $(FW_RP2_STAMP) &: | $(FW_SRC_STAMP)
-	$(FW_PY) host_tools/fetch_micropython.py --rp2
+	$(FW_PY) host_tools/fetch/fetch_micropython.py --rp2
 	@touch $(FW_RP2_STAMP)
 
 $(FW_MPY_CROSS): $(FW_SRC_STAMP)
@@ -80,10 +82,10 @@ $(QEMU_FIRMWARE): $(FW_SRC_STAMP) $(FW_MPY_CROSS) $(FW_MODULE_SRCS) $(FW_QEMU_SR
 FW_PICOTOOL_DIR := $(FW_CACHE)/picotool-2.1.1/picotool
 FW_PICOTOOL := $(FW_PICOTOOL_DIR)/picotool
 .PHONY: picotool
-picotool: $(FW_PICOTOOL)
+picotool: $(FW_PICOTOOL) ## the host picotool the rp2 build needs (from Debian's source)
 
 $(FW_PICOTOOL): | $(FW_SRC_STAMP)
-	$(FW_PY) host_tools/fetch_micropython.py --picotool -j$(FW_JOBS)
+	$(FW_PY) host_tools/fetch/fetch_micropython.py --picotool -j$(FW_JOBS)
 	@touch $@
 
 $(FW_OUT)/rp2/firmware.uf2: $(FW_SRC_STAMP) $(FW_RP2_STAMP) $(FW_MPY_CROSS) $(FW_MODULE_SRCS) mk/firmware.mk \
@@ -108,9 +110,9 @@ $(FW_OUT)/rp2/firmware.uf2: $(FW_SRC_STAMP) $(FW_RP2_STAMP) $(FW_MPY_CROSS) $(FW
 	cp $(FW_OUT)/rp2/obj/firmware.elf $(FW_OUT)/rp2/firmware.elf.tmp && mv $(FW_OUT)/rp2/firmware.elf.tmp $(FW_OUT)/rp2/firmware.elf
 	cp $(FW_OUT)/rp2/obj/firmware.uf2 $@.tmp && mv $@.tmp $@
 
-qemu-repl: $(QEMU_FIRMWARE)
+qemu-repl: $(QEMU_FIRMWARE) ## the emulated board's REPL on this terminal (Ctrl-A X quits)
 	@echo "nanollm qemu board; quit with Ctrl-A X"
 	$(QEMU_CMD) -serial mon:stdio -kernel $(QEMU_FIRMWARE)
 
-firmware-clean:
+firmware-clean: ## remove build/firmware
 	rm -rf $(FW_OUT)

@@ -20,15 +20,17 @@ $(WEB_NPM_STAMP): web/package.json web/package-lock.json
 	cd web && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-$(WEB_FIXTURE_MODEL): $(STAMP) host_tools/convert.py
+$(WEB_FIXTURE_MODEL): $(STAMP) $(STAMP_PATHS) host_tools/convert.py
 	@mkdir -p $(dir $@)
 	$(PY) host_tools/convert.py tests/fixtures/gpt2_trained $@ --outtype q8_0
 
-$(WEB_OUT)/manifest.json: $(WEB_NPM_STAMP) $(WEB_SOURCES) $(WEB_MODEL) web/build.py
+$(WEB_OUT)/manifest.json: $(WEB_NPM_STAMP) $(STAMP_PATHS) $(WEB_SOURCES) $(WEB_MODEL) web/build.py
 	$(PY) web/build.py $(WEB_OUT) --model $(WEB_MODEL)
 
-playground: $(STAMP) $(WEB_OUT)/manifest.json
+##@ Browser playground
 
-serve: playground
+playground: $(STAMP) $(STAMP_PATHS) $(WEB_OUT)/manifest.json ## build the static site into build/web (npm ci on first use)
+
+serve: playground ## serve the playground on http://127.0.0.1:8000/ (WEB_PORT=)
 	@echo "nanollm playground on http://127.0.0.1:$(WEB_PORT)/ (Ctrl-C stops)"
 	cd $(WEB_OUT) && ../../$(PY) -m http.server --bind 127.0.0.1 $(WEB_PORT)

@@ -6,23 +6,17 @@ import sys
 
 import pytest
 
-from testutil import FIXTURES, HOST_TOOLS, LIB, micropython_path
+from testutil import HOST_TOOLS, micropython_path
 
-import convert
 
 CHECK = os.path.join(HOST_TOOLS, "check.py")
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    d = tmp_path_factory.mktemp("check")
-    out = {}
-    for name, t in (("gpt2_trained", "f32"), ("gpt2_trained", "q8_0"), ("gpt2_trained", "q4_0"),
-                    ("gpt2_odd", "f32"), ("gpt2_untied", "f16")):
-        p = str(d / ("%s-%s.gguf" % (name, t)))
-        convert.convert_checkpoint(os.path.join(FIXTURES, name), p, t)
-        out[name, t] = p
-    return out
+def models(fixture_gguf):
+    return {(name, t): fixture_gguf(name, t) for name, t in (
+        ("gpt2_trained", "f32"), ("gpt2_trained", "q8_0"), ("gpt2_trained", "q4_0"),
+        ("gpt2_odd", "f32"), ("gpt2_untied", "f16"))}
 
 
 def run_check(*args):

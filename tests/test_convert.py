@@ -13,8 +13,7 @@ from safetensors.numpy import load_file
 
 from testutil import FIXTURES, HOST_TOOLS
 
-import convert
-import gguf_model as gm
+from nanollm_host import gguf_model as gm
 
 FIXTURE_NAMES = ["gpt2_tiny", "gpt2_odd", "gpt2_untied", "gpt2_trained"]
 OUTTYPES = ["f32", "f16", "q8_0", "q4_0", "q4_1"]
@@ -29,16 +28,9 @@ def fixture_dir(name):
 
 
 @pytest.fixture(scope="module")
-def converted(tmp_path_factory):
-    """(fixture, outtype) -> path of the converted GGUF, converted once per module."""
-    out = tmp_path_factory.mktemp("convert")
-    paths = {}
-    for name in FIXTURE_NAMES:
-        for t in OUTTYPES:
-            p = str(out / ("%s-%s.gguf" % (name, t)))
-            convert.convert_checkpoint(fixture_dir(name), p, t)
-            paths[name, t] = p
-    return paths
+def converted(fixture_gguf):
+    """(fixture, outtype) -> path of the converted GGUF."""
+    return {(name, t): fixture_gguf(name, t) for name in FIXTURE_NAMES for t in OUTTYPES}
 
 
 def hf_config(name):
@@ -184,14 +176,14 @@ def aligned_offsets_ok(path, alignment):
 def test_alignment_honoured(converted, tmp_path, outtype):
     aligned_offsets_ok(converted["gpt2_odd", outtype], 32)
     p = str(tmp_path / "a64.gguf")
-    convert.convert_checkpoint(fixture_dir("gpt2_odd"), p, outtype, alignment=64)
+    gm.convert_checkpoint(fixture_dir("gpt2_odd"), p, outtype, alignment=64)
     aligned_offsets_ok(p, 64)
     assert gm.load_gguf(p).alignment == 64
 
 
 def test_ftype_numbers_accepted(tmp_path):
     p = str(tmp_path / "m.gguf")
-    convert.convert_checkpoint(fixture_dir("gpt2_tiny"), p, "7")
+    gm.convert_checkpoint(fixture_dir("gpt2_tiny"), p, "7")
     assert GGUFReader(p).fields["general.file_type"].contents() == 7
 
 
@@ -303,7 +295,7 @@ def test_failure_keeps_old_output_and_leaves_no_temp(tmp_path, monkeypatch):
 
     monkeypatch.setattr(gguf.GGUFWriter, "write_tensors_to_file", boom)
     with pytest.raises(KeyboardInterrupt):
-        convert.convert_checkpoint(fixture_dir("gpt2_tiny"), str(out), "q8_0")
+        gm.convert_checkpoint(fixture_dir("gpt2_tiny"), str(out), "q8_0")
     assert out.read_bytes() == b"old contents"
     assert sorted(os.listdir(tmp_path)) == ["m.gguf"]
 

@@ -1,4 +1,4 @@
-"""host_tools/devtest.py: the on-device tests under the unix micropython directly, and
+"""host_tools/harness/devtest.py: the on-device tests under the unix micropython directly, and
 through mpremote on stand-in boards (the unix port on a socat PTY; the emulated Cortex-M0
 when `make firmware-qemu` has built it), plus the runner's bad-input handling."""
 import os
@@ -9,11 +9,12 @@ import pytest
 
 from testutil import ROOT, run_micropython
 
-import devtest
-import emulator
+from harness import devtest
+from harness import emulator
+from nanollm_host import testmodels
 
-DEVTEST = os.path.join(ROOT, "host_tools", "devtest.py")
-QEMU_ELF = os.path.join(ROOT, emulator.QEMU_FIRMWARE)
+DEVTEST = os.path.join(ROOT, "host_tools", "harness", "devtest.py")
+QEMU_ELF = emulator.QEMU_FIRMWARE
 
 
 def devtest_run(*args, timeout=900):
@@ -24,7 +25,7 @@ def devtest_run(*args, timeout=900):
 
 @pytest.fixture(scope="module")
 def models():
-    return devtest.default_model(), devtest.big_model()
+    return testmodels.default_model(), testmodels.big_model()
 
 
 def test_device_tests_under_unix_micropython(models):

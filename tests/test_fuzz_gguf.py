@@ -1,4 +1,4 @@
-"""Fuzzing the GGUF model reader (host_tools/fuzz.py): thousands of mutants of valid model
+"""Fuzzing the GGUF model reader (host_tools/harness/fuzz.py): thousands of mutants of valid model
 files on CPython and under the real MicroPython. Each mutant loads and runs a forward step,
 or fails with NanoLLMError and a one-line message; nothing else, no hang, no allocation the
 file cannot justify, no read outside a tensor's bytes. Plus the named bad inputs that
@@ -11,7 +11,7 @@ import pytest
 
 from testutil import FIXTURES, LIB, micropython_path, run_micropython
 
-import fuzz
+from harness import fuzz
 import nanollm
 
 CPYTHON_CASES = 10000

@@ -1,7 +1,7 @@
 """The integer kernels: plain Python vs the numpy spec (bit for bit), intermediate bounds
 for 32-bit boards, accuracy vs float maths, and viper vs plain Python under MicroPython.
 
-Spec: host_tools/kernel_spec.py. Formats and measured errors: docs/fixed_point.md.
+Spec: host_tools/nanollm_host/kernel_spec.py. Formats and measured errors: docs/fixed_point.md.
 """
 import math
 import os
@@ -14,8 +14,8 @@ import pytest
 
 from testutil import LIB, run_micropython
 
-import kernel_spec as spec
-import quants
+from nanollm_host import kernel_spec as spec
+from nanollm_host import quants
 from nanollm import kernels_py as kp
 
 LIMIT = 1 << 31

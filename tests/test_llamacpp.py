@@ -21,7 +21,9 @@ import pytest
 
 from testutil import CACHE, FIXTURES, ROOT
 
-import llamacpp
+from nanollm_host import gguf_model as gm
+
+from nanollm_host import llamacpp
 
 TRAINED = os.path.join(FIXTURES, "gpt2_trained")
 DEFAULT_MODEL = os.path.join(ROOT, "lib", "nanollm", "model.gguf")
@@ -59,19 +61,17 @@ def files():
     os.makedirs(WORK, exist_ok=True)
     out = {}
     if os.path.exists(DEFAULT_MODEL):
-        import quantize
         tag = "default-%d" % os.path.getsize(DEFAULT_MODEL)
         for t in ("f32", "q8_0"):
             p = os.path.join(WORK, "%s-%s.gguf" % (tag, t))
             if not os.path.exists(p):
-                quantize.quantize_file(DEFAULT_MODEL, p, t, log=lambda s: None)
+                gm.quantize_file(DEFAULT_MODEL, p, t, log=lambda s: None)
             out[t] = p
         out["source"] = "lib/nanollm/model.gguf"
     else:
-        import convert
         for t in ("f32", "q8_0"):
             p = os.path.join(WORK, "trained-%s.gguf" % t)
-            convert.convert_checkpoint(TRAINED, p, t)
+            gm.convert_checkpoint(TRAINED, p, t)
             out[t] = p
         out["source"] = "tests/fixtures/gpt2_trained"
     return out
@@ -190,10 +190,9 @@ def test_llamacpp_q8_0_divergence_and_nll(driver, files, corpus_path):
 def test_ours_runs_llamacpp_converter_output(driver, files, tmp_path):
     """llama.cpp's convert_hf_to_gguf.py on the same HF checkpoint: identical tensors, and our
     runtime gives the same logits on it as on our own conversion."""
-    import convert
     ours_path = str(tmp_path / "ours-f32.gguf")
     theirs = str(tmp_path / "llamacpp-f32.gguf")
-    convert.convert_checkpoint(TRAINED, ours_path, "f32")
+    gm.convert_checkpoint(TRAINED, ours_path, "f32")
     notes = llamacpp.convert_hf(TRAINED, theirs, "f32")
     record("llama.cpp converter needed", notes)
     from gguf import GGUFReader

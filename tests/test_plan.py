@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from testutil import LIB, ROOT, run_micropython
+from testutil import ROOT, run_micropython
 
-import devtest
+from nanollm_host import testmodels
 import plan as planner
 from nanollm import plan as P
 
@@ -24,9 +24,9 @@ def plan_cli(*args):
 
 
 def shipped_models():
-    out = {"fixture_q8_0": devtest.fixture_model(), "big_q8_0": devtest.big_model()}
-    if os.path.exists(devtest.DEFAULT_MODEL):
-        out["default"] = devtest.DEFAULT_MODEL
+    out = {"fixture_q8_0": testmodels.fixture_model(), "big_q8_0": testmodels.big_model()}
+    if os.path.exists(testmodels.DEFAULT_MODEL):
+        out["default"] = testmodels.DEFAULT_MODEL
     return out
 
 
@@ -116,8 +116,8 @@ def test_bad_input(tmp_path):
     junk.write_bytes(b"not a gguf file at all" * 10)
     for args, text in (((str(tmp_path / "missing.gguf"),), "does not exist"),
                        ((str(junk),), "junk.gguf"),
-                       ((devtest.fixture_model(), "--board", "nope"), "unknown board 'nope'"),
-                       ((devtest.fixture_model(), "--ctx", "100000"), "--ctx 100000")):
+                       ((testmodels.fixture_model(), "--board", "nope"), "unknown board 'nope'"),
+                       ((testmodels.fixture_model(), "--ctx", "100000"), "--ctx 100000")):
         rc, out, err = plan_cli(*args)
         assert rc == 2, (args, out, err)
         assert text in err and len(err.strip().splitlines()) == 1, err
@@ -128,7 +128,7 @@ import gc, sys
 gc.collect()
 a0 = gc.mem_alloc()
 import nanollm
-from nanollm import model, tokenizer, gguf, generate, sampling, plan, kernels
+from nanollm import model, tokenizer, gguf, generation, sampling, plan, kernels
 gc.collect()
 a1 = gc.mem_alloc()
 m = nanollm.load(sys.argv[1], ctx=int(sys.argv[2]))

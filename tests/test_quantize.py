@@ -1,4 +1,4 @@
-"""host_tools/quants.py (our numpy quantizers) and host_tools/quantize.py (the GGUF re-typer)."""
+"""host_tools/nanollm_host/quants.py (our numpy quantizers) and host_tools/quantize.py (the GGUF re-typer)."""
 import os
 import subprocess
 import sys
@@ -10,11 +10,10 @@ from gguf import quants as gq
 
 from testutil import FIXTURES, HOST_TOOLS
 
-import convert
-import gguf_model as gm
+from nanollm_host import gguf_model as gm
 import quantize
-import quants
-from reference import Reference
+from nanollm_host import quants
+from nanollm_host.reference import Reference
 
 GGML = {"q8_0": GGMLQuantizationType.Q8_0, "q4_0": GGMLQuantizationType.Q4_0,
         "q4_1": GGMLQuantizationType.Q4_1}
@@ -123,14 +122,8 @@ def test_block_layout():
 # --------------------------------------------------------------------------- quantize.py
 
 @pytest.fixture(scope="module")
-def f32_models(tmp_path_factory):
-    d = tmp_path_factory.mktemp("quantize")
-    out = {}
-    for name in ("gpt2_tiny", "gpt2_trained", "gpt2_odd"):
-        p = str(d / ("%s-f32.gguf" % name))
-        convert.convert_checkpoint(os.path.join(FIXTURES, name), p, "f32")
-        out[name] = p
-    return out
+def f32_models(fixture_gguf):
+    return {name: fixture_gguf(name, "f32") for name in ("gpt2_tiny", "gpt2_trained", "gpt2_odd")}
 
 
 def run_quantize(*args):
@@ -170,7 +163,7 @@ def test_type_numbers_and_names(f32_models, tmp_path, qtype, num):
     assert a.read_bytes() == b.read_bytes()
     # the same bytes as converting straight from the HF folder
     c = tmp_path / "c.gguf"
-    convert.convert_checkpoint(os.path.join(FIXTURES, "gpt2_tiny"), str(c), qtype)
+    gm.convert_checkpoint(os.path.join(FIXTURES, "gpt2_tiny"), str(c), qtype)
     assert a.read_bytes() == c.read_bytes()
 
 
@@ -253,7 +246,7 @@ def test_quantized_nll_close_to_f32(f32_models, tmp_path):
     limits = {"q8_0": 0.005, "f16": 0.001, "q4_0": 0.05, "q4_1": 0.05}
     for qtype, limit in limits.items():
         p = tmp_path / ("%s.gguf" % qtype)
-        quantize.quantize_file(f32_models["gpt2_trained"], str(p), qtype, log=lambda s: None)
+        gm.quantize_file(f32_models["gpt2_trained"], str(p), qtype, log=lambda s: None)
         nll = Reference(str(p)).nll_windows(ids, window)
         rel = abs(nll - base) / base
         print("%s: held-out NLL %.4f vs f32 %.4f (%.2f %%)" % (qtype, nll, base, 100 * rel))

@@ -1,6 +1,6 @@
-"""host_tools/reference.py against the Hugging Face (torch) outputs stored in the fixtures.
+"""host_tools/nanollm_host/reference.py against the Hugging Face (torch) outputs stored in the fixtures.
 
-The fixtures' expected.npz files were made by host_tools/make_fixtures.py with transformers'
+The fixtures' expected.npz files were made by host_tools/gen/make_fixtures.py with transformers'
 GPT2LMHeadModel in float32; torch is not needed here. Measured when the fixtures were made:
 max |reference - HF| logits about 4-5e-6 on every fixture (the tolerance is 1e-4).
 """
@@ -11,22 +11,15 @@ import pytest
 
 from testutil import FIXTURES
 
-import convert
-import gguf_model as gm
-from reference import Reference, gelu_tanh
+from nanollm_host import gguf_model as gm
+from nanollm_host.reference import Reference, gelu_tanh
 
 NAMES = ["gpt2_tiny", "gpt2_odd", "gpt2_untied", "gpt2_trained"]
 
 
 @pytest.fixture(scope="module")
-def refs(tmp_path_factory):
-    d = tmp_path_factory.mktemp("reference")
-    out = {}
-    for name in NAMES:
-        p = str(d / ("%s.gguf" % name))
-        convert.convert_checkpoint(os.path.join(FIXTURES, name), p, "f32")
-        out[name] = Reference(p)
-    return out
+def refs(fixture_gguf):
+    return {name: Reference(fixture_gguf(name, "f32")) for name in NAMES}
 
 
 def expected(name):
@@ -102,6 +95,6 @@ def test_quantized_reference_is_close(refs, tmp_path):
     """The reference runs quantized files too (weights dequantized)."""
     e = expected("gpt2_tiny")
     p = str(tmp_path / "q8.gguf")
-    convert.convert_checkpoint(os.path.join(FIXTURES, "gpt2_tiny"), p, "q8_0")
+    gm.convert_checkpoint(os.path.join(FIXTURES, "gpt2_tiny"), p, "q8_0")
     lg = Reference(p).logits(e["tokens"])
     assert np.abs(lg - e["logits"]).max() < 0.25

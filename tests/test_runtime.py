@@ -13,8 +13,7 @@ from testutil import FIXTURES, run_micropython
 
 import nanollm
 from nanollm import NanoLLMError, kernels
-from convert import convert_checkpoint
-from reference import Reference
+from nanollm_host.reference import Reference
 
 TRAINED = os.path.join(FIXTURES, "gpt2_trained")
 TYPES = ["f32", "f16", "q8_0", "q4_0", "q4_1"]
@@ -22,16 +21,10 @@ NLL_TOL = {"q8_0": 0.01, "q4_0": 0.05, "q4_1": 0.05}
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
+def models(fixture_gguf):
     """Every fixture checkpoint converted to every type."""
-    d = tmp_path_factory.mktemp("models")
-    out = {}
-    for fx in ("gpt2_tiny", "gpt2_trained", "gpt2_untied", "gpt2_odd"):
-        for t in TYPES:
-            p = str(d / ("%s_%s.gguf" % (fx, t)))
-            convert_checkpoint(os.path.join(FIXTURES, fx), p, t, log=lambda *a, **k: None)
-            out[fx, t] = p
-    return out
+    return {(fx, t): fixture_gguf(fx, t) for fx in ("gpt2_tiny", "gpt2_trained", "gpt2_untied", "gpt2_odd")
+            for t in TYPES}
 
 
 @pytest.fixture(scope="module")

@@ -202,7 +202,7 @@ def test_pretokenizer_whitespace_table():
 
 def test_unicode_ranges_up_to_date():
     """lib/nanollm/unicode_ranges.py is what the generator makes (same Unicode version)."""
-    import gen_unicode_ranges
+    from gen import gen_unicode_ranges
     from nanollm import unicode_ranges
     if unicode_ranges.UNICODE_VERSION != unicodedata.unidata_version:
         pytest.skip("this CPython has Unicode %s" % unicodedata.unidata_version)

@@ -273,8 +273,8 @@ def _trainer_logits(hf_dir, ids):
 
 
 def test_forward_matches_numpy_reference(trained_dir, tmp_path):
-    from convert import convert_checkpoint
-    from reference import Reference
+    from nanollm_host.gguf_model import convert_checkpoint
+    from nanollm_host.reference import Reference
     path = str(tmp_path / "tiny-f32.gguf")
     convert_checkpoint(trained_dir, path, "f32")
     ids = np.random.default_rng(5).integers(0, 300, size=16)
@@ -297,7 +297,7 @@ def test_gguf_option_writes_q8_0(small_corpus, tmp_path):
 
 @pytest.mark.skipif(micropython_path() is None, reason="no micropython")
 def test_forward_matches_device_runtime(trained_dir, tmp_path):
-    from convert import convert_checkpoint
+    from nanollm_host.gguf_model import convert_checkpoint
     path = str(tmp_path / "tiny-f32.gguf")
     convert_checkpoint(trained_dir, path, "f32")
     ids = [int(i) for i in np.random.default_rng(6).integers(0, 300, size=10)]

@@ -39,15 +39,12 @@ def read_boards():
 def runtime_code_bytes():
     """Heap the runtime's own code takes on a board ({"py": n, "mpy": n}), as host_tools/plan.py
     counts it when a board profile has no figure of its own; None when it can't be measured."""
-    sys.path.insert(0, os.path.join(ROOT, "host_tools"))
     try:
-        import plan as host_plan
+        import plan as host_plan  # host_tools/plan.py (host_tools/ is on the venv's path)
         return host_plan.measure_code_unix()
     except Exception as e:  # no unix micropython here: the page says code is not counted
         print("build.py: runtime code size not measured (%s)" % e, file=sys.stderr)
         return None
-    finally:
-        sys.path.pop(0)
 
 
 def main(argv=None):

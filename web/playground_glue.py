@@ -91,8 +91,7 @@ def run(prompt, max_new_tokens, temperature, top_k, top_p, seed):
         t0 = time.ticks_ms()
         _st[2] = t0
         # Model.generate is nanollm.generate's own path (nanollm.generate(...) calls it on the
-        # default model). Called on the model: once the submodule nanollm.generate is imported,
-        # the package attribute of that name is the module, not the function.
+        # default model)
         text = _m.generate(prompt, max_new_tokens=max_new_tokens, temperature=temperature,
                            top_k=top_k, top_p=top_p, seed=seed, callback=_piece)
         t1 = time.ticks_ms()
@@ -127,14 +126,15 @@ def _num(v):
 def fits(boards_json, code_json="null"):
     """For each board profile: does the loaded model fit, by the runtime's own plan? JSON list.
 
-    As host_tools/plan.py: the free heap after boot, less the runtime's code (the profile's
-    runtime_code_bytes, else the figure measured on the unix port when the site was built),
-    is what nanollm.load sees; the model needs its plan's peak plus the headroom."""
+    The verdict is nanollm.plan.evaluate, as for host_tools/plan.py: the free heap after
+    boot, less the runtime's code (the profile's runtime_code_bytes, else the figure measured
+    on the unix port when the site was built), is what nanollm.load sees."""
     default_code = json.loads(code_json)
     if _m is None:
         return json.dumps([])
     mats = [t for t in _m.gf.tensors.values() if len(t.shape) == 2]
-    shape = _m._shape()
+    shape = _m.shape()
+    file_bytes = _m.gf.size if hasattr(_m.gf, "size") else None
     out = []
     for b in json.loads(boards_json):
         name = b.get("name", "?")
@@ -152,19 +152,18 @@ def fits(boards_json, code_json="null"):
         for rc in (b.get("runtime_code_bytes"), default_code):
             if code is None and isinstance(rc, dict):
                 code = _num(rc.get("mpy"))
-        budget = free - (code or 0)
         try:
-            p = P.plan_model(shape, mats, _m.integer, _m.n_ctx, stream=None, free=budget)
+            ev = P.evaluate(shape, mats, _m.integer, free, code or 0, stream=None, file_bytes=file_bytes,
+                            fs_bytes=_num(b.get("fs_bytes")))
         except Exception as e:
             r["error"] = _err(e)
             out.append(r)
             continue
-        need = p["peak"] + P.HEADROOM
-        fs = _num(b.get("fs_bytes"))
-        file_bytes = _m.gf.size if hasattr(_m.gf, "size") else None
-        r.update({"free": free, "basis": basis, "code": code, "need": need, "total": need + (code or 0), "spare": budget - need,
-                  "fits": need <= budget, "streamed": p["weights_streamed"], "resident": p["weights_resident"],
-                  "fs": fs, "file": file_bytes})
+        p = ev["plan"]
+        r.update({"free": free, "basis": basis, "code": code, "need": ev["need"], "total": ev["total"],
+                  "spare": ev["spare"], "fits": ev["fits"], "streamed": p["weights_streamed"],
+                  "resident": p["weights_resident"], "fs": ev["fs_bytes"], "file": file_bytes,
+                  "verdict": P.verdict(ev)})
         out.append(r)
     gc.collect()
     return json.dumps(out)

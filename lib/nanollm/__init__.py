@@ -6,12 +6,9 @@
     m.generate("Hello", max_new_tokens=32, temperature=0, callback=print)
 """
 
-from .errors import NanoLLMError
+from .errors import NanoLLMError  # noqa: F401  (nanollm.NanoLLMError)
 from .kernels import backend_name
 from .model import Model
-# Import the generation submodule now: importing it later (Model.generate does) would
-# set the package attribute `generate` to the submodule, hiding nanollm.generate() below.
-from . import generate as _generation  # noqa: F401
 
 __version__ = "0.1.0"
 

@@ -1,6 +1,7 @@
 # Picks the fastest kernel set that works here: the native C module when it imports
 # (built into the firmware or a .mpy beside the package), viper on MicroPython, plain
-# Python elsewhere. All three compute the same numbers (see kernels_py.py).
+# Python elsewhere. All three compute the same numbers (see kernels_py.py). These are the
+# integer path's kernels; the float path's are plain Python only (kernels_float.py).
 
 from . import kernels_py
 
@@ -19,10 +20,12 @@ def _install(mod, names):
         setattr(K, n, getattr(mod, n))
 
 
-_NAMES = ("to_x16", "matvec_q8_0", "matvec_q4_0", "matvec_q4_1", "dequant_row_q", "dequant_row_f",
-          "add_q", "isqrt", "layernorm_q", "gelu_q", "kv_store", "attend_head", "matvec_f32")
+# The integer kernels, by name: every backend provides these (viper and native say which
+# of them in their PROVIDES; the rest come from kernels_py).
+KERNEL_NAMES = ("to_x16", "matvec_q8_0", "matvec_q4_0", "matvec_q4_1", "dequant_row_q", "add_q", "isqrt",
+                "layernorm_q", "gelu_q", "kv_store", "attend_head")
 
-_install(kernels_py, _NAMES)
+_install(kernels_py, KERNEL_NAMES)
 
 # The native module: built into the firmware, or a nanollm_native.mpy on sys.path or
 # beside this package. A .mpy for another architecture or MicroPython version fails to
@@ -42,8 +45,6 @@ except Exception as e:
     _native = None
 
 # viper's machine code lives in RAM, so it is compiled only for what native does not cover
-_VIPER_NAMES = ("to_x16", "matvec_q8_0", "matvec_q4_0", "matvec_q4_1", "add_q", "layernorm_q",
-                "gelu_q", "kv_store", "attend_head", "dequant_row_q")
 _viper = None
 _viper_tried = False
 
@@ -64,7 +65,7 @@ def _load_viper():
 
 
 def _select(name):
-    _install(kernels_py, _NAMES)
+    _install(kernels_py, KERNEL_NAMES)
     if name in ("viper", "native") and _viper is not None:
         _install(_viper, _viper.PROVIDES)
     if name == "native":
@@ -73,7 +74,7 @@ def _select(name):
 
 
 if _native is not None:
-    if any(n not in _native.PROVIDES for n in _VIPER_NAMES):
+    if any(n not in _native.PROVIDES for n in KERNEL_NAMES):
         _load_viper()
     _backend = "native"
 elif _load_viper() is not None:

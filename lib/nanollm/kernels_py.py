@@ -1,6 +1,6 @@
 # Plain-Python kernels: the fallback on any Python, and the readable statement of what
 # every backend computes. The viper kernels (kernels_viper.py) and the C kernels
-# (firmware/) must give bit-identical results on the integer path; host_tools/kernel_spec.py
+# (firmware/) must give bit-identical results on the integer path; host_tools/nanollm_host/kernel_spec.py
 # states the same arithmetic in numpy and the tests hold all of them to it.
 #
 # Integer path formats (docs/fixed_point.md explains why they keep accuracy):
@@ -441,62 +441,3 @@ def attend_head(qv, qo, hd, kc, ks, vc, vs, n_pos, stride, ho, n_head, h, c_isq,
     osh = 6 - emax
     for j in range(hd):
         out[ho + j] = shr(out[ho + j], osh)
-
-
-# ---------------------------------------------------------------- float path
-
-def f16_to_float(h):
-    e = (h >> 10) & 31
-    m = h & 1023
-    if e == 0:
-        v = m * 5.960464477539063e-08  # 2**-24
-    elif e == 31:
-        v = float("inf") if m == 0 else float("nan")
-    else:
-        v = (1024 + m) * 2.0 ** (e - 25)
-    return -v if h & 0x8000 else v
-
-
-def dequant_row_f(w, wtype, off, n_cols, out):
-    """One row of any supported type (raw bytes at w[off:]) into float out[0:n_cols]."""
-    if wtype == 0:
-        for j in range(n_cols):
-            out[j] = struct.unpack_from("<f", w, off + 4 * j)[0]
-    elif wtype == 1:
-        for j in range(n_cols):
-            p = off + 2 * j
-            out[j] = f16_to_float(w[p] | (w[p + 1] << 8))
-    elif wtype == 8:
-        for b in range(n_cols >> 5):
-            p = off + b * 34
-            d = f16_to_float(w[p] | (w[p + 1] << 8))
-            for j in range(32):
-                q = w[p + 2 + j]
-                out[b * 32 + j] = d * (q - 256 if q > 127 else q)
-    elif wtype == 2:
-        for b in range(n_cols >> 5):
-            p = off + b * 18
-            d = f16_to_float(w[p] | (w[p + 1] << 8))
-            for j in range(16):
-                q = w[p + 2 + j]
-                out[b * 32 + j] = d * ((q & 15) - 8)
-                out[b * 32 + 16 + j] = d * ((q >> 4) - 8)
-    elif wtype == 3:
-        for b in range(n_cols >> 5):
-            p = off + b * 20
-            d = f16_to_float(w[p] | (w[p + 1] << 8))
-            mn = f16_to_float(w[p + 2] | (w[p + 3] << 8))
-            for j in range(16):
-                q = w[p + 4 + j]
-                out[b * 32 + j] = d * (q & 15) + mn
-                out[b * 32 + 16 + j] = d * (q >> 4) + mn
-
-
-def matvec_f32(w, n_rows, n_cols, x, out, out0):
-    """out[out0+r] = row r of the f32 matrix w (an array('f')) . x"""
-    for r in range(n_rows):
-        base = r * n_cols
-        s = 0.0
-        for j in range(n_cols):
-            s += w[base + j] * x[j]
-        out[out0 + r] = s

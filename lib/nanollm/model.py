@@ -9,8 +9,9 @@
 # Every buffer is allocated here at load; forward() only writes into them.
 
 import gc
+import math
 
-from . import plan
+from . import gpt2, plan
 from .errors import NanoLLMError
 from .gguf import GGUFFile, StringArray, GGML_F32, GGML_F16, GGML_Q8_0, GGML_Q4_0, GGML_Q4_1, TYPE_NAME
 from .kernels import K, backend_name
@@ -23,6 +24,18 @@ except ImportError:  # pragma: no cover
 
 QUANTIZED = (GGML_Q8_0, GGML_Q4_0, GGML_Q4_1)
 Q16 = 65536
+
+# The float path's kernels (kernels_float.py), imported when the first float model loads:
+# a quantized model never pays for that code.
+_F = None
+
+
+def _float_kernels():
+    global _F
+    if _F is None:
+        from . import kernels_float
+        _F = kernels_float
+    return _F
 
 
 def _meta(gf, key, kind=int):
@@ -99,15 +112,13 @@ class Matrix:
             r += rows
 
     def matvec_float(self, x, out, rowbuf):
+        F = _F
         if self.data is not None and self.type == GGML_F32:
-            K.matvec_f32(self.data, self.n_rows, self.n_cols, x, out, 0)
+            F.matvec_f32(self.data, self.n_rows, self.n_cols, x, out, 0)
             return
         for r in range(self.n_rows):
             self.row_into_float(r, rowbuf)
-            s = 0.0
-            for j in range(self.n_cols):
-                s += rowbuf[j] * x[j]
-            out[r] = s
+            out[r] = F.dot_f(rowbuf, x, self.n_cols)
 
     def _load_row(self, r):
         """Byte offset of row r in self.data, or read it into the stream buffer (offset 0)."""
@@ -123,11 +134,35 @@ class Matrix:
                 out[j] = self.data[base + j]
             return
         off = self._load_row(r)
-        K.dequant_row_f(self.data if self.data is not None else self._buf, self.type, off, self.n_cols, out)
+        _F.dequant_row_f(self.data if self.data is not None else self._buf, self.type, off, self.n_cols, out)
 
     def row_into_q16(self, r, out):
         off = self._load_row(r)
         K.dequant_row_q(self.data if self.data is not None else self._buf, self.type, off, self.n_cols, out)
+
+
+class Layer:
+    """One transformer block: its four weight matrices and its norm and bias vectors, named
+    after the GGUF tensors (blk.N.<part>.weight / .bias)."""
+
+    def __init__(self, prefix, vec, mat):
+        self.attn_norm_w = vec(prefix + "attn_norm.weight")
+        self.attn_norm_b = vec(prefix + "attn_norm.bias")
+        self.attn_qkv = mat(prefix + "attn_qkv.weight")
+        self.attn_qkv_b = vec(prefix + "attn_qkv.bias")
+        self.attn_output = mat(prefix + "attn_output.weight")
+        self.attn_output_b = vec(prefix + "attn_output.bias")
+        self.ffn_norm_w = vec(prefix + "ffn_norm.weight")
+        self.ffn_norm_b = vec(prefix + "ffn_norm.bias")
+        self.ffn_up = mat(prefix + "ffn_up.weight")
+        self.ffn_up_b = vec(prefix + "ffn_up.bias")
+        self.ffn_down = mat(prefix + "ffn_down.weight")
+        self.ffn_down_b = vec(prefix + "ffn_down.bias")
+
+
+def _buffer(code, size):
+    """A zeroed buffer of `size` bytes: a bytearray for bytes, else an array of that typecode."""
+    return bytearray(size) if code in ("b", "B") else array(code, bytes(size))
 
 
 class Model:
@@ -189,33 +224,11 @@ class Model:
             raise NanoLLMError("ctx=%r: must be between 1 and the model's context length %d" % (ctx, self.n_ctx_train))
 
         tensors = gf.tensors
-        emb = self._tensor("token_embd.weight", (d, None))
-        self.n_vocab = emb.shape[1]
-        self._tensor("position_embd.weight", (d, self.n_ctx_train))
-        names = []
-        for i in range(self.n_layer):
-            p = "blk.%d." % i
-            self._tensor(p + "attn_norm.weight", (d,))
-            self._tensor(p + "attn_norm.bias", (d,))
-            self._tensor(p + "attn_qkv.weight", (d, 3 * d))
-            self._tensor(p + "attn_qkv.bias", (3 * d,))
-            self._tensor(p + "attn_output.weight", (d, d))
-            self._tensor(p + "attn_output.bias", (d,))
-            self._tensor(p + "ffn_norm.weight", (d,))
-            self._tensor(p + "ffn_norm.bias", (d,))
-            self._tensor(p + "ffn_up.weight", (d, self.n_ff))
-            self._tensor(p + "ffn_up.bias", (self.n_ff,))
-            self._tensor(p + "ffn_down.weight", (self.n_ff, d))
-            self._tensor(p + "ffn_down.bias", (d,))
-            names += [p + "attn_qkv.weight", p + "attn_output.weight", p + "ffn_up.weight", p + "ffn_down.weight"]
-        self._tensor("output_norm.weight", (d,))
-        self._tensor("output_norm.bias", (d,))
-        head = "output.weight" if "output.weight" in tensors else "token_embd.weight"
-        if head == "output.weight":
-            self._tensor(head, (d, self.n_vocab))
-        matrix_names = ["token_embd.weight", "position_embd.weight"] + names
-        if head == "output.weight":
-            matrix_names.append(head)
+        self.n_vocab = self._tensor("token_embd.weight", (d, None)).shape[1]
+        self.tied = "output.weight" not in tensors
+        for name, dims in gpt2.tensors(self.n_layer, d, self.n_ff, self.n_vocab, self.n_ctx_train, self.tied):
+            self._tensor(name, dims)
+        matrix_names = gpt2.matrix_names(self.n_layer, self.tied)
         for n in tensors:  # norms and biases are read as f32/f16 vectors
             if len(tensors[n].shape) == 1 and tensors[n].type not in (GGML_F32, GGML_F16):
                 raise NanoLLMError("%s: %s is %s; norms and biases must be f32 or f16"
@@ -236,7 +249,9 @@ class Model:
         self.file_type = gf.kv.get("general.file_type")
 
         # Memory: decide what is resident, check it fits before allocating anything big.
-        self.plan = plan.plan_model(self._shape(), [tensors[n] for n in matrix_names], self.integer,
+        if not self.integer:
+            _float_kernels()
+        self.plan = plan.plan_model(self.shape(), [tensors[n] for n in matrix_names], self.integer,
                                     self.n_ctx, stream=stream, free=plan.free_bytes())
         plan.check_fits(self.plan, gf.path)
 
@@ -273,19 +288,11 @@ class Model:
 
         self.wte = mat("token_embd.weight")
         self.wpe = mat("position_embd.weight")
-        self.head = self.wte if head == "token_embd.weight" else mat(head)
+        self.head = self.wte if self.tied else mat("output.weight")
         vec = self._vec_q16 if self.integer else self._vec_f
         self.layers = []
         for i in range(self.n_layer):
-            p = "blk.%d." % i
-            self.layers.append((
-                vec(p + "attn_norm.weight"), vec(p + "attn_norm.bias"),
-                mat(p + "attn_qkv.weight"), vec(p + "attn_qkv.bias"),
-                mat(p + "attn_output.weight"), vec(p + "attn_output.bias"),
-                vec(p + "ffn_norm.weight"), vec(p + "ffn_norm.bias"),
-                mat(p + "ffn_up.weight"), vec(p + "ffn_up.bias"),
-                mat(p + "ffn_down.weight"), vec(p + "ffn_down.bias"),
-            ))
+            self.layers.append(Layer("blk.%d." % i, vec, mat))
             gc.collect()
         self.lnf_g = vec("output_norm.weight")
         self.lnf_b = vec("output_norm.bias")
@@ -293,7 +300,8 @@ class Model:
         self.tokenizer = Tokenizer(toks, merges, tt)
         gc.collect()
 
-    def _shape(self):
+    def shape(self):
+        """The model's sizes as the memory plan and the board verdict take them (plan.py)."""
         merges = self.gf.kv.get("tokenizer.ggml.merges")
         return {"n_vocab": self.n_vocab, "n_embd": self.n_embd, "n_ff": self.n_ff,
                 "n_layer": self.n_layer, "n_head": self.n_head, "n_ctx": self.n_ctx,
@@ -317,7 +325,7 @@ class Model:
     def _vec_f(self, name):
         t, buf = self._raw_vector(name)
         out = array("f", bytes(4 * t.row_len))
-        K.dequant_row_f(buf, t.type, 0, t.row_len, out)
+        _F.dequant_row_f(buf, t.type, 0, t.row_len, out)
         return out
 
     def _vec_q16(self, name):
@@ -340,33 +348,16 @@ class Model:
                 out[j] = _f32_to_fixed(_f16_bits_to_f32_bits(h), 16)
 
     def _alloc_state(self):
-        d, ff, L, T = self.n_embd, self.n_ff, self.n_layer, self.n_ctx
+        # every buffer gpt2.state_buffers() names, zeroed; a list of them for per-layer ones
+        for name, _group, code, items, per_layer in gpt2.state_buffers(self.shape(), self.integer):
+            size = gpt2.ITEM_BYTES[code] * items
+            if per_layer:
+                setattr(self, name, [_buffer(code, size) for _ in range(self.n_layer)])
+            else:
+                setattr(self, name, _buffer(code, size))
         if self.integer:
-            self.x = array("i", bytes(4 * d))  # residual stream, Q16
-            self.h = array("i", bytes(4 * max(d, ff)))  # norm output / ffn hidden, Q16
-            self.qkv = array("i", bytes(4 * 3 * d))
-            self.att = array("i", bytes(4 * d))
-            self.x16 = array("h", bytes(2 * max(d, ff)))
-            self.q16 = array("h", bytes(2 * self.head_dim))
-            self.scores = array("i", bytes(4 * T))
-            self.logits = array("i", bytes(4 * self.n_vocab))
-            self.kc = [bytearray(T * d) for _ in range(L)]
-            self.vc = [bytearray(T * d) for _ in range(L)]
-            self.ke = [bytearray(2 * T * self.n_head) for _ in range(L)]  # scales
-            self.ve = [bytearray(2 * T * self.n_head) for _ in range(L)]
             self.eps_q32 = int(self.eps * 4294967296.0 + 0.5)
             self.c_isq = K.isqrt((1 << 30) // self.head_dim)  # 2**15 / sqrt(head_dim)
-        else:
-            self.x = array("f", bytes(4 * d))
-            self.h = array("f", bytes(4 * max(d, ff)))
-            self.qkv = array("f", bytes(4 * 3 * d))
-            self.att = array("f", bytes(4 * d))
-            self.tmp = array("f", bytes(4 * max(d, ff)))
-            self.rowbuf = array("f", bytes(4 * max(d, ff)))
-            self.scores = array("f", bytes(4 * T))
-            self.logits = array("f", bytes(4 * self.n_vocab))
-            self.kc = [array("f", bytes(4 * T * d)) for _ in range(L)]
-            self.vc = [array("f", bytes(4 * T * d)) for _ in range(L)]
         self.n_past = 0
 
     # ------------------------------------------------------------ running
@@ -407,16 +398,16 @@ class Model:
         self.wpe.row_into_q16(pos, h)
         K.add_q(x, h, d)
         for li in range(self.n_layer):
-            ln1g, ln1b, wqkv, bqkv, wo, bo, ln2g, ln2b, wup, bup, wdown, bdown = self.layers[li]
+            L = self.layers[li]
             kc = self.kc[li]
             vc = self.vc[li]
             ke = self.ke[li]
             ve = self.ve[li]
             # attention
-            K.layernorm_q(x, d, ln1g, ln1b, h, self.eps_q32)
+            K.layernorm_q(x, d, L.attn_norm_w, L.attn_norm_b, h, self.eps_q32)
             sh = K.to_x16(h, 0, d, x16)
-            wqkv.matvec_int(x16, sh, qkv)
-            K.add_q(qkv, bqkv, 3 * d)
+            L.attn_qkv.matvec_int(x16, sh, qkv)
+            K.add_q(qkv, L.attn_qkv_b, 3 * d)
             for hh in range(H):
                 K.kv_store(qkv, d + hh * hd, hd, kc, pos * d + hh * hd, ke, pos * H + hh)
                 K.kv_store(qkv, 2 * d + hh * hd, hd, vc, pos * d + hh * hd, ve, pos * H + hh)
@@ -424,81 +415,60 @@ class Model:
                 K.attend_head(qkv, hh * hd, hd, kc, ke, vc, ve, pos + 1, d, hh * hd, H, hh,
                               self.c_isq, self.scores, self.q16, att)
             sh = K.to_x16(att, 0, d, x16)
-            wo.matvec_int(x16, sh, h)
-            K.add_q(h, bo, d)
+            L.attn_output.matvec_int(x16, sh, h)
+            K.add_q(h, L.attn_output_b, d)
             K.add_q(x, h, d)
             # MLP
-            K.layernorm_q(x, d, ln2g, ln2b, h, self.eps_q32)
+            K.layernorm_q(x, d, L.ffn_norm_w, L.ffn_norm_b, h, self.eps_q32)
             sh = K.to_x16(h, 0, d, x16)
-            wup.matvec_int(x16, sh, h)
-            K.add_q(h, bup, self.n_ff)
+            L.ffn_up.matvec_int(x16, sh, h)
+            K.add_q(h, L.ffn_up_b, self.n_ff)
             K.gelu_q(h, self.n_ff)
             sh = K.to_x16(h, 0, self.n_ff, x16)
-            wdown.matvec_int(x16, sh, h)
-            K.add_q(h, bdown, d)
+            L.ffn_down.matvec_int(x16, sh, h)
+            K.add_q(h, L.ffn_down_b, d)
             K.add_q(x, h, d)
         K.layernorm_q(x, d, self.lnf_g, self.lnf_b, h, self.eps_q32)
         sh = K.to_x16(h, 0, d, x16)
         self.head.matvec_int(x16, sh, self.logits)
 
     def _forward_float(self, token, pos):
-        import math
-        d, H, hd, ff = self.n_embd, self.n_head, self.head_dim, self.n_ff
-        x, h, qkv, att, tmp, rowbuf = self.x, self.h, self.qkv, self.att, self.tmp, self.rowbuf
+        # the same steps as _forward_int, on floats, with the float kernels
+        F = _F
+        d = self.n_embd
+        H = self.n_head
+        hd = self.head_dim
+        x = self.x
+        h = self.h
+        qkv = self.qkv
+        att = self.att
+        tmp = self.tmp
+        rowbuf = self.rowbuf
         self.wte.row_into_float(token, x)
         self.wpe.row_into_float(pos, tmp)
-        for i in range(d):
-            x[i] += tmp[i]
+        F.add_f(x, tmp, d)
         scale = 1.0 / math.sqrt(hd)
-        scores = self.scores
         for li in range(self.n_layer):
-            ln1g, ln1b, wqkv, bqkv, wo, bo, ln2g, ln2b, wup, bup, wdown, bdown = self.layers[li]
-            kc, vc = self.kc[li], self.vc[li]
-            _layernorm_f(x, d, ln1g, ln1b, h, self.eps)
-            wqkv.matvec_float(h, qkv, rowbuf)
-            for i in range(3 * d):
-                qkv[i] += bqkv[i]
-            base = pos * d
-            for i in range(d):
-                kc[base + i] = qkv[d + i]
-                vc[base + i] = qkv[2 * d + i]
+            L = self.layers[li]
+            kc = self.kc[li]
+            vc = self.vc[li]
+            # attention
+            F.layernorm_f(x, d, L.attn_norm_w, L.attn_norm_b, h, self.eps)
+            L.attn_qkv.matvec_float(h, qkv, rowbuf)
+            F.add_f(qkv, L.attn_qkv_b, 3 * d)
+            F.kv_store_f(qkv, d, d, kc, pos * d)
+            F.kv_store_f(qkv, 2 * d, d, vc, pos * d)
             for hh in range(H):
-                ho = hh * hd
-                m = -1e30
-                for t in range(pos + 1):
-                    s = 0.0
-                    ko = t * d + ho
-                    for j in range(hd):
-                        s += qkv[ho + j] * kc[ko + j]
-                    s *= scale
-                    scores[t] = s
-                    if s > m:
-                        m = s
-                tot = 0.0
-                for t in range(pos + 1):
-                    e = math.exp(scores[t] - m)
-                    scores[t] = e
-                    tot += e
-                for j in range(hd):
-                    att[ho + j] = 0.0
-                for t in range(pos + 1):
-                    w = scores[t] / tot
-                    vo = t * d + ho
-                    for j in range(hd):
-                        att[ho + j] += w * vc[vo + j]
-            wo.matvec_float(att, tmp, rowbuf)
-            for i in range(d):
-                x[i] += tmp[i] + bo[i]
-            _layernorm_f(x, d, ln2g, ln2b, h, self.eps)
-            wup.matvec_float(h, tmp, rowbuf)
-            c = math.sqrt(2.0 / math.pi)
-            for i in range(ff):
-                v = tmp[i] + bup[i]
-                tmp[i] = 0.5 * v * (1.0 + math.tanh(c * (v + 0.044715 * v * v * v)))
-            wdown.matvec_float(tmp, h, rowbuf)
-            for i in range(d):
-                x[i] += h[i] + bdown[i]
-        _layernorm_f(x, d, self.lnf_g, self.lnf_b, h, self.eps)
+                F.attend_head_f(qkv, hh * hd, hd, kc, vc, pos + 1, d, hh * hd, scale, self.scores, att)
+            L.attn_output.matvec_float(att, tmp, rowbuf)
+            F.residual_add_f(x, tmp, L.attn_output_b, d)
+            # MLP
+            F.layernorm_f(x, d, L.ffn_norm_w, L.ffn_norm_b, h, self.eps)
+            L.ffn_up.matvec_float(h, tmp, rowbuf)
+            F.gelu_f(tmp, L.ffn_up_b, self.n_ff)
+            L.ffn_down.matvec_float(tmp, h, rowbuf)
+            F.residual_add_f(x, h, L.ffn_down_b, d)
+        F.layernorm_f(x, d, self.lnf_g, self.lnf_b, h, self.eps)
         self.head.matvec_float(h, self.logits, rowbuf)
 
     # ------------------------------------------------------------ text
@@ -510,7 +480,7 @@ class Model:
 
     def generate(self, prompt, max_new_tokens=64, temperature=0.8, top_k=40, top_p=0.95, seed=None,
                  callback=None):
-        from .generate import generate
+        from .generation import generate
         return generate(self, prompt, max_new_tokens, temperature, top_k, top_p, seed, callback)
 
     def close(self):
@@ -537,18 +507,3 @@ def _f16_bits_to_f32_bits(h):
     elif e == 31:
         return sign | 0x7F800000 | (m << 13)
     return sign | ((e + 112) << 23) | (m << 13)
-
-
-def _layernorm_f(x, n, g, b, out, eps):
-    import math
-    mean = 0.0
-    for i in range(n):
-        mean += x[i]
-    mean /= n
-    var = 0.0
-    for i in range(n):
-        t = x[i] - mean
-        var += t * t
-    inv = 1.0 / math.sqrt(var / n + eps)
-    for i in range(n):
-        out[i] = (x[i] - mean) * inv * g[i] + b[i]

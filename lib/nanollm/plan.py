@@ -2,6 +2,7 @@
 # big is allocated. The loader and host_tools/plan.py both use this module, so the plan a
 # user reads on the host is the check the board makes at load.
 
+from . import gpt2
 from .errors import NanoLLMError
 
 try:
@@ -37,22 +38,25 @@ def describe_free():
 
 def state_bytes(shape, integer):
     """Bytes of run state (KV cache, activations, logits) for a model shape."""
-    d, ff, L = shape["n_embd"], shape["n_ff"], shape["n_layer"]
-    H, T, V = shape["n_head"], shape["n_ctx"], shape["n_vocab"]
-    wide = max(d, ff)
-    if integer:
-        kv = 2 * L * T * d + 4 * L * T * H  # int8 values + a 2-byte scale per (position, head)
-        act = 4 * d + 4 * wide + 4 * 3 * d + 4 * d + 2 * wide + 2 * (d // H) + 4 * T
-        return kv, act, 4 * V
-    kv = 2 * L * T * d * 4
-    act = 4 * (d + wide + 3 * d + d + wide + wide + T)
-    return kv, act, 4 * V
+    kv = act = logits = 0
+    for _name, group, code, items, per_layer in gpt2.state_buffers(shape, integer):
+        n = gpt2.ITEM_BYTES[code] * items * (shape["n_layer"] if per_layer else 1)
+        if group == "kv":
+            kv += n
+        elif group == "act":
+            act += n
+        else:
+            logits += n
+    return kv, act, logits
 
 
 def vector_bytes(shape):
     """Norm weights and biases, resident as 4-byte numbers either way."""
-    d, ff, L = shape["n_embd"], shape["n_ff"], shape["n_layer"]
-    return 4 * (L * (2 * d + 3 * d + d + 2 * d + ff + d) + 2 * d)
+    total = 0
+    for _name, dims in gpt2.tensors(shape["n_layer"], shape["n_embd"], shape["n_ff"]):
+        if len(dims) == 1:
+            total += 4 * dims[0]
+    return total
 
 
 def tokenizer_bytes(shape):
@@ -112,3 +116,59 @@ def check_fits(p, path):
             "%s does not fit: it needs %d bytes (KV cache %d, activations %d, logits %d, weights in RAM %d) "
             "but %d bytes are free; try a smaller ctx=, stream=True, or a q4_0 model"
             % (path, need, p["kv_cache"], p["activations"], p["logits"], p["weights_resident"], free))
+
+
+# ------------------------------------------------------------------ a board's verdict
+# A board profile (boards/*.json) gives the free heap after boot; the runtime's code takes
+# `code` bytes of it at import, and nanollm.load() then sees the rest. host_tools/plan.py
+# and the browser playground both judge a model with these functions.
+
+def evaluate(shape, matrices, integer, free_heap, code, ctx=None, stream=None, file_bytes=None, fs_bytes=None):
+    """Does the model fit a board? A dict with the plan, the total, the spare bytes and "fits"."""
+    shape = dict(shape)
+    if ctx:
+        shape["n_ctx"] = ctx
+    p = plan_model(shape, matrices, integer, shape["n_ctx"], stream=stream, free=free_heap - code)
+    need = p["peak"] + HEADROOM
+    total = code + need
+    return {"plan": p, "ctx": shape["n_ctx"], "free": free_heap, "code": code, "need": need, "total": total,
+            "spare": free_heap - total, "fits": total <= free_heap,
+            "file_fits": fs_bytes is None or file_bytes is None or file_bytes <= fs_bytes,
+            "file_bytes": file_bytes, "fs_bytes": fs_bytes}
+
+
+def largest_ctx(shape, matrices, integer, free_heap, code, upto, stream=None):
+    """The largest context <= upto that fits (0 when none does)."""
+    lo, hi = 0, upto
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if evaluate(shape, matrices, integer, free_heap, code, mid, stream)["fits"]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _kb(n):
+    return (n + 1023) // 1024
+
+
+def verdict(ev, suggestions=()):
+    """One line: "fits, N KB to spare" or "does not fit by N KB; try ..."."""
+    if ev["fits"]:
+        v = "fits, %d KB to spare" % (ev["spare"] // 1024)
+        if ev["plan"]["weights_streamed"]:
+            v += " (streaming %d KB of weights from flash)" % _kb(ev["plan"]["weights_streamed"])
+        if ev["spare"] < ev["need"] - HEADROOM:
+            # measured: loads needed up to twice the planned model peak free (fragmentation)
+            v += "; tight: loading needed up to 2x the model's planned %d KB free on the unix port " \
+                 "and the emulated M0" % _kb(ev["need"])
+    else:
+        v = "does not fit by %d KB" % _kb(-ev["spare"])
+        if suggestions:
+            v += "; try " + " or ".join(suggestions)
+        else:
+            v += "; nothing smaller fits: the tokenizer, logits and code alone exceed the heap"
+    if not ev["file_fits"]:
+        v += "; the file (%d KB) is larger than the board's %d KB filesystem" % (_kb(ev["file_bytes"]), _kb(ev["fs_bytes"]))
+    return v

@@ -1,5 +1,5 @@
 """The pytest shim for the on-device tests: the same files run on CPython here, under the
-unix micropython and on boards (host_tools/devtest.py). Configures the tiny harness with
+unix micropython and on boards (host_tools/harness/devtest.py). Configures the tiny harness with
 the models and turns its Skip into pytest's."""
 import os
 import sys
@@ -10,14 +10,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import devharness  # noqa: E402
-import devtest  # noqa: E402  (host_tools, on sys.path from tests/conftest.py)
+from nanollm_host import testmodels  # noqa: E402
 
 devharness.Skip = pytest.skip.Exception
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _device_models():
-    devharness.config["model"] = devtest.default_model()
-    devharness.config["big_model"] = devtest.big_model()
+    devharness.config["model"] = testmodels.default_model()
+    devharness.config["big_model"] = testmodels.big_model()
     devharness.config["board"] = "cpython"
     yield

@@ -1,7 +1,7 @@
 # The tiny test harness shared by the host and the board.
 #
 # The same test files run three ways: collected by pytest on CPython (see conftest.py in
-# this folder), under the unix `micropython`, and on a board through host_tools/devtest.py.
+# this folder), under the unix `micropython`, and on a board through host_tools/harness/devtest.py.
 # A test is a module-level function named test_*; it passes when it returns and fails
 # when it raises. Output lines starting with "@@DT " are the protocol devtest.py parses.
 

@@ -1,6 +1,6 @@
 # On-device tests of the default-size model: generation, no allocation per decode step,
 # the memory plan against the measured heap. Same file on CPython (pytest), the unix
-# micropython and a board (host_tools/devtest.py).
+# micropython and a board (host_tools/harness/devtest.py).
 
 import gc
 
@@ -86,7 +86,7 @@ def test_decode_step_heap_locked():
 def test_plan_matches_measured_heap():
     # import everything first: the plan counts the model's buffers, not the code
     import nanollm
-    from nanollm import model, tokenizer, plan, gguf, generate, sampling  # noqa: F401
+    from nanollm import model, tokenizer, plan, gguf, generation, sampling  # noqa: F401
     p = H.model_path()
     if H.MICRO:
         _unload(_load())  # the context that fits, found first

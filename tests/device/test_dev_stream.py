@@ -53,7 +53,7 @@ def test_big_model_without_streaming_is_refused():
         try:
             mats = [m.gf.tensors[n] for n in m.plan["resident"]] or \
                    [t for n, t in m.gf.tensors.items() if n.endswith("weight") and len(t.shape) == 2]
-            pl = plan.plan_model(m._shape(), mats, True, m.n_ctx, stream=False, free=H.file_size(p) // 2)
+            pl = plan.plan_model(m.shape(), mats, True, m.n_ctx, stream=False, free=H.file_size(p) // 2)
             try:
                 plan.check_fits(pl, p)
             except nanollm.NanoLLMError as e:

@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-import quants
+from nanollm import gpt2
+from nanollm_host import quants
 
 ARCH = "gpt2"
 DEFAULT_ALIGNMENT = 32
@@ -113,35 +114,14 @@ class GGUFModel:
 
 
 def tensor_names(n_layer, tied):
-    """The tensors of a GPT-2 GGUF in the order we write them."""
-    names = ["token_embd.weight", "position_embd.weight"]
-    for i in range(n_layer):
-        for part in ("attn_norm", "attn_qkv", "attn_output", "ffn_norm", "ffn_up", "ffn_down"):
-            names += ["blk.%d.%s.weight" % (i, part), "blk.%d.%s.bias" % (i, part)]
-    names += ["output_norm.weight", "output_norm.bias"]
-    if not tied:
-        names.append("output.weight")
-    return names
+    """The tensors of a GPT-2 GGUF in the order we write them (lib/nanollm/gpt2.py)."""
+    return [name for name, _ in gpt2.tensors(n_layer, 1, 1, tied=tied)]
 
 
 def expected_shapes(hp):
     """name -> numpy shape (out, in) for every tensor of a model with these hparams."""
-    e, f = hp.n_embd, hp.n_ff
-    shapes = {"token_embd.weight": (hp.n_vocab, e), "position_embd.weight": (hp.n_ctx, e),
-              "output_norm.weight": (e,), "output_norm.bias": (e,)}
-    for i in range(hp.n_layer):
-        b = "blk.%d." % i
-        shapes.update({
-            b + "attn_norm.weight": (e,), b + "attn_norm.bias": (e,),
-            b + "attn_qkv.weight": (3 * e, e), b + "attn_qkv.bias": (3 * e,),
-            b + "attn_output.weight": (e, e), b + "attn_output.bias": (e,),
-            b + "ffn_norm.weight": (e,), b + "ffn_norm.bias": (e,),
-            b + "ffn_up.weight": (f, e), b + "ffn_up.bias": (f,),
-            b + "ffn_down.weight": (e, f), b + "ffn_down.bias": (e,),
-        })
-    if not hp.tied:
-        shapes["output.weight"] = (hp.n_vocab, e)
-    return shapes
+    return {name: tuple(reversed(dims)) for name, dims in
+            gpt2.tensors(hp.n_layer, hp.n_embd, hp.n_ff, hp.n_vocab, hp.n_ctx, tied=hp.tied)}
 
 
 # --------------------------------------------------------------------------- tool plumbing
@@ -679,3 +659,37 @@ def load_gguf(path, dequantize=True):
                      vocab=Vocab(tokens=list(tokens), token_types=list(types_), merges=list(merges)),
                      alignment=int(reader.alignment), file_type=metadata.get("general.file_type"),
                      metadata=metadata)
+
+
+# --------------------------------------------------------------------------- the two conversions
+
+def convert_checkpoint(hf_dir, out_path, outtype="f32", name=None, alignment=DEFAULT_ALIGNMENT, log=None):
+    """Convert hf_dir to out_path (written atomically). Returns the list of tensor rows
+    ({name, shape, type, nbytes, note}); log(str) receives warnings and fallbacks."""
+    outtype = parse_outtype(outtype)
+    hp, tensors, vocab, warnings = read_hf_dir(hf_dir)
+    if name:
+        hp.name = name
+    rows = write_gguf(out_path, hp, tensors, vocab, outtype, alignment=alignment)
+    if log:
+        for w in warnings:
+            log("warning: " + w)
+        for r in rows:
+            if r["note"]:
+                log("kept %s as f32: %s" % (r["name"], r["note"]))
+    return rows
+
+
+def quantize_file(inp, out, qtype, log=print):
+    """Quantize GGUF `inp` into `out` (atomically). Returns the tensor rows."""
+    qtype = parse_outtype(qtype)
+    model = load_gguf(inp)
+    lossy = sorted({t for t in model.types.values() if t != "f32"})
+    if lossy:
+        log("note: %s holds %s tensors; they are dequantized to f32 before re-storing as %s"
+            % (inp, "/".join(lossy), qtype))
+    rows = write_gguf(out, model.hparams, model.tensors, model.vocab, qtype,
+                      alignment=model.alignment, source_types=model.types)
+    for r in rows:
+        r["nbytes_in"] = model.nbytes[r["name"]]
+    return rows

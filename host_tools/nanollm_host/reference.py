@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """An independent numpy GPT-2 forward pass over our GGUF files, the yardstick for the runtime.
 
 Weights are loaded (and dequantized) with gguf_model; all maths is float64, a whole sequence
@@ -10,24 +9,21 @@ at a time with a causal mask:
                 x += W_down gelu_tanh(W_up LN(x) + b_up) + b_down
     logits = W_head LN_f(x)      (W_head = token_embd when the head is tied)
 
-    from reference import Reference
+    from nanollm_host.reference import Reference
     ref = Reference("model.gguf")
     ref.logits([1, 2, 3])        # (T, n_vocab)
     ref.nll(ids)                 # mean -log p(ids[i+1] | ids[:i+1])
     ref.greedy(prompt_ids, 20)   # the 20 argmax continuation ids
 
-As a command: python host_tools/reference.py MODEL.gguf --tokens 1,2,3 [--greedy N]
+As a command: python -m nanollm_host.reference MODEL.gguf --tokens 1,2,3 [--greedy N]
 """
 import argparse
 import math
-import os
 import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import gguf_model as gm  # noqa: E402
+from nanollm_host import gguf_model as gm
 
 GELU_C = math.sqrt(2.0 / math.pi)
 

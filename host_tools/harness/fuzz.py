@@ -5,9 +5,9 @@ Every mutant must either load (and then one forward step and one greedy pick run
 with nanollm.NanoLLMError and a one-line message: no other exception, no hang, no
 allocation larger than the file can justify, no read outside a tensor's declared bytes.
 
-  python host_tools/fuzz.py gguf --cases 100000 --seed 1          # CPython, in-process
-  python host_tools/fuzz.py gguf --cases 20000 --micropython      # the unix MicroPython
-  python host_tools/fuzz.py atheris --seconds 600                 # coverage-guided (atheris)
+  python host_tools/harness/fuzz.py gguf --cases 100000 --seed 1          # CPython, in-process
+  python host_tools/harness/fuzz.py gguf --cases 20000 --micropython      # the unix MicroPython
+  python host_tools/harness/fuzz.py atheris --seconds 600                 # coverage-guided (atheris)
 
 The same file runs under MicroPython as the batch runner (`micropython fuzz.py run LIST`):
 its top level imports nothing MicroPython lacks, and the host-only parts import lazily.
@@ -446,7 +446,7 @@ def _nan_in(lay, name):
 
 # (what is wrong, how to make it from a valid file's Layout, the message expected (regex)).
 # Run on the micro q8_0 model; tests/test_fuzz_gguf.py checks each on both interpreters and
-# host_tools/gen_error_table.py lists them in docs/errors.md.
+# host_tools/gen/gen_error_table.py lists them in docs/errors.md.
 NAMED = [
     ("not a GGUF file (other magic)", lambda L: b"PK\x03\x04" + L.data[4:], r"not a GGUF model file \(starts with"),
     ("file shorter than a header", lambda L: L.data[:20], r"not a GGUF model file \(only 20 bytes\)"),
@@ -519,7 +519,7 @@ def make_micro_model(out_dir, fixtures_dir, outtypes=("f32", "q8_0", "q4_0", "f1
     of times. Returns {outtype: path}."""
     import os
     import numpy as np
-    import gguf_model as gm
+    from nanollm_host import gguf_model as gm
     hp, _, vocab, _ = gm.read_hf_dir(os.path.join(fixtures_dir, "gpt2_tiny"))
     hp.n_embd, hp.n_head, hp.n_layer, hp.n_ff, hp.n_ctx = 32, 2, 1, 64, 8
     hp.name = "fuzz-micro"
@@ -542,7 +542,7 @@ def make_base_models(out_dir, fixtures_dir, fixture_types=(("gpt2_tiny", "q4_0")
                                                             ("gpt2_untied", "f16"))):
     """[(name, path)] of valid GGUF files: the micro models and converted test fixtures."""
     import os
-    from convert import convert_checkpoint
+    from nanollm_host.gguf_model import convert_checkpoint
     micro = make_micro_model(out_dir, fixtures_dir)
     # the first is the good model the harnesses reload after errors: the quickest one
     bases = [("micro_" + t, micro[t]) for t in ("q8_0", "q4_0", "f32", "f16")]
@@ -822,7 +822,8 @@ def fuzz_atheris(bases, seconds, workdir):
             if not str(e) or "\n" in str(e):
                 raise AssertionError("bad message %r" % str(e))
 
-    keep = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".cache", "fuzz")
+    from nanollm_host.paths import CACHE
+    keep = os.path.join(CACHE, "fuzz")
     os.makedirs(keep, exist_ok=True)  # crashing inputs are kept here, not in the current folder
     atheris.Setup([sys.argv[0], corpus, "-artifact_prefix=" + keep + os.sep, "-max_total_time=%d" % seconds, "-rss_limit_mb=2048",
                    "-timeout=20", "-max_len=100000"], one)
@@ -835,9 +836,8 @@ def host_main(argv=None):
     import os
     import tempfile
     import time
-    here = os.path.dirname(os.path.abspath(__file__))
-    root = os.path.dirname(here)
-    sys.path.insert(0, os.path.join(root, "lib"))
+    from nanollm_host import tools
+    from nanollm_host.paths import FIXTURES, LIB
     ap = argparse.ArgumentParser(prog="fuzz.py", description=__doc__.split("\n\n")[0])
     ap.add_argument("target", choices=("gguf", "atheris"))
     ap.add_argument("--cases", type=int, default=20000)
@@ -848,7 +848,7 @@ def host_main(argv=None):
     ap.add_argument("--show", type=int, nargs="*", help="load these case numbers with a traceback")
     a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="nanollm-fuzz-") as wd:
-        bases = make_base_models(wd, os.path.join(root, "tests", "fixtures"))
+        bases = make_base_models(wd, FIXTURES)
         if a.show:
             import traceback
             for i, name, descr, data in generate_cases(bases, max(a.show) + 1, a.seed):
@@ -867,8 +867,7 @@ def host_main(argv=None):
             fuzz_atheris(bases, a.seconds, wd)
             return 0
         if a.micropython:
-            mp = os.path.join(os.path.dirname(sys.executable), "micropython")
-            s = fuzz_micropython(bases, a.cases, a.seed, wd, mp, os.path.join(root, "lib"),
+            s = fuzz_micropython(bases, a.cases, a.seed, wd, tools.micropython(), LIB,
                                  heapsize=a.heapsize, log=print)
         else:
             s = fuzz_cpython(bases, a.cases, a.seed, wd, log=print)

@@ -1,4 +1,5 @@
-# The generation loop: prompt in, text out, a piece at a time to a callback.
+# The generation loop: prompt in, text out, a piece at a time to a callback
+# (Model.generate and nanollm.generate call it).
 
 from .errors import NanoLLMError
 from .sampling import Sampler

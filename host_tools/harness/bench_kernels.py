@@ -1,7 +1,7 @@
 """Kernel benchmark (not a test): q8_0 / q4_0 matvec MAC/s on the unix MicroPython for
 plain bytecode (kernels_py), viper (kernels_viper) and native C (nanollm_native).
 
-    .venv/bin/python host_tools/bench_kernels.py
+    .venv/bin/python host_tools/harness/bench_kernels.py
 
 Builds build/natmod/nanollm_native_x64.mpy with `make native` when it is missing.
 Plain bytecode is timed on the first 32 rows only (the rate does not depend on rows);
@@ -13,9 +13,10 @@ import subprocess
 import sys
 import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MPY = os.path.join(ROOT, "build", "natmod", "nanollm_native_x64.mpy")
-MICROPYTHON = os.path.join(ROOT, ".venv", "bin", "micropython")
+from nanollm_host import tools
+from nanollm_host.paths import LIB, NATMOD, ROOT
+
+MPY = os.path.join(NATMOD, "nanollm_native_x64.mpy")
 
 SCRIPT = r"""
 import time
@@ -65,10 +66,10 @@ for wtype, bs, fn in ((8, 34, "matvec_q8_0"), (2, 18, "matvec_q4_0")):
 def main():
     if not os.path.exists(MPY):
         subprocess.run(["make", "-s", "native", "PY=" + sys.executable], cwd=ROOT, check=True)
-    mp = MICROPYTHON if os.path.exists(MICROPYTHON) else shutil.which("micropython")
+    mp = tools.micropython()
     with tempfile.TemporaryDirectory() as d:
         shutil.copy(MPY, os.path.join(d, "nanollm_native.mpy"))
-        env = dict(os.environ, MICROPYPATH="%s:%s" % (d, os.path.join(ROOT, "lib")))
+        env = dict(os.environ, MICROPYPATH="%s:%s" % (d, LIB))
         r = subprocess.run([mp, "-X", "heapsize=64M", "-c", SCRIPT], env=env, capture_output=True, text=True)
     if r.returncode:
         sys.exit(r.stdout + r.stderr)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build the small GPT-2 checkpoints under tests/fixtures/ (run by hand; outputs are committed).
 
-    python host_tools/make_fixtures.py [--out tests/fixtures] [--train-steps N]
+    python host_tools/gen/make_fixtures.py [--out tests/fixtures] [--train-steps N]
 
 Needs torch and transformers (`pip install torch transformers`); the tests that use the
 fixtures need neither. Everything is seeded, so a rerun gives the same tokenizers and the
@@ -36,8 +36,9 @@ import time
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CORPUS = os.path.join(ROOT, ".cache", "corpus", "tinyshakespeare.txt")
+from nanollm_host.paths import CACHE, FIXTURES, HOST_TOOLS
+
+CORPUS = os.path.join(CACHE, "corpus", "tinyshakespeare.txt")
 EOT = "<|endoftext|>"
 
 # name -> (GPT2Config arguments, tokenizer vocab size (incl. <|endoftext|>), seed)
@@ -55,7 +56,7 @@ TRAINED = ("gpt2_trained", dict(n_layer=2, n_embd=64, n_head=4, n_inner=None, n_
 
 def read_corpus():
     if not os.path.exists(CORPUS):
-        subprocess.run([sys.executable, os.path.join(ROOT, "host_tools", "fetch_data.py"), "corpus"],
+        subprocess.run([sys.executable, os.path.join(HOST_TOOLS, "fetch", "fetch_data.py"), "corpus"],
                        check=True)
     with open(CORPUS, encoding="utf-8") as f:
         return f.read()
@@ -228,7 +229,7 @@ def make_trained(out_root, text, steps, batch):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default=os.path.join(ROOT, "tests", "fixtures"),
+    ap.add_argument("--out", default=FIXTURES,
                     help="folder to write the fixtures into (default: tests/fixtures)")
     ap.add_argument("--train-steps", type=int, default=2000, help="optimizer steps for gpt2_trained")
     ap.add_argument("--batch", type=int, default=32, help="batch size for gpt2_trained")

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""Stand-in boards for host_tools/devtest.py and mpremote.
+"""Stand-in boards for host_tools/harness/devtest.py and mpremote.
 
-  python host_tools/emulator.py unix [--heap 256k] [--fs-kb 512]
+  python host_tools/harness/emulator.py unix [--heap 256k] [--fs-kb 512]
       the unix `micropython` behind a PTY (socat). Its REPL behaves like a board's, except
       that a soft reset (Ctrl-D) ends it: tell mpremote `resume`. --fs-kb mounts a LittleFS
       RAM disk of that size as its working directory (a board's small flash filesystem).
-  python host_tools/emulator.py qemu [--firmware build/firmware/qemu/firmware.elf] [--icount]
+  python host_tools/harness/emulator.py qemu [--firmware build/firmware/qemu/firmware.elf] [--icount]
       MicroPython's qemu port on the emulated BBC micro:bit machine (Cortex-M0) with 256 KB
       RAM, console on a PTY. --icount makes time count instructions (1 ns each).
 
@@ -22,8 +22,10 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-QEMU_FIRMWARE = os.path.join("build", "firmware", "qemu", "firmware.elf")
+from nanollm_host import tools
+from nanollm_host.paths import BUILD, rel
+
+QEMU_FIRMWARE = os.path.join(BUILD, "firmware", "qemu", "firmware.elf")
 QEMU_RAM = 262144
 QEMU_FLASH = 1048576
 
@@ -33,13 +35,10 @@ class EmulatorError(Exception):
 
 
 def micropython_exe():
-    cand = os.path.join(os.path.dirname(sys.executable), "micropython")
-    if os.path.exists(cand):
-        return cand
-    exe = shutil.which("micropython")
-    if exe is None:
-        raise EmulatorError("the `micropython` command is missing: run `make setup`")
-    return exe
+    try:
+        return tools.micropython()
+    except tools.ToolMissing as e:
+        raise EmulatorError(str(e))
 
 
 # MicroPython code run before the REPL when the stand-in has a small filesystem:
@@ -155,7 +154,7 @@ class QemuStandIn(_StandIn):
     """MicroPython's qemu port on the emulated micro:bit (Cortex-M0, 256 KB RAM), console on a PTY."""
 
     def __init__(self, firmware=None, icount=False, plugin=None, plugin_log=None, ram=QEMU_RAM, preload=None):
-        self.firmware = firmware or os.path.join(ROOT, QEMU_FIRMWARE)
+        self.firmware = firmware or QEMU_FIRMWARE
         self.icount = icount
         # [(local file, path on the board)]: written into the emulated flash filesystem
         # before boot (the emulated UART moves only a few KB/s; a real board's USB is faster)
@@ -172,7 +171,7 @@ class QemuStandIn(_StandIn):
         if exe is None:
             raise EmulatorError("qemu-system-arm is missing: `apt-get install qemu-system-arm`")
         if not os.path.exists(self.firmware):
-            raise EmulatorError("%s is missing: build it with `make firmware-qemu`" % self.firmware)
+            raise EmulatorError("%s is missing: build it with `make firmware-qemu`" % rel(self.firmware))
         cmd = [exe, "-machine", "microbit", "-global", "nrf51-soc.flash-size=%d" % QEMU_FLASH,
                "-global", "nrf51-soc.sram-size=%d" % self.ram, "-display", "none", "-monitor", "none",
                "-serial", "pty", "-semihosting", "-kernel", self.firmware]
@@ -240,7 +239,7 @@ def flash_image(firmware, files):
     for local, remote in files:
         st = os.stat(local)
         h.update(("%s %s %d %d" % (local, remote, st.st_size, st.st_mtime_ns)).encode())
-    out = os.path.join(ROOT, "build", "emulator", "flash_%s.img" % h.hexdigest()[:16])
+    out = os.path.join(BUILD, "emulator", "flash_%s.img" % h.hexdigest()[:16])
     if os.path.exists(out):
         return addr, out
     need = sum(os.path.getsize(p) for p, _ in files)
@@ -266,108 +265,6 @@ def flash_image(firmware, files):
     return addr, out
 
 
-# Run on the emulated board under -icount shift=0: one guest instruction = 1 ns of virtual
-# time, read from the nRF51 TIMER0 at 16 MHz (1 tick = 62.5 instructions).
-_BENCH = """
-import gc, machine
-from array import array
-import nanollm
-from nanollm import kernels
-m32 = machine.mem32
-T = 0x40008000
-m32[T + 0x504] = 0
-m32[T + 0x508] = 3
-m32[T + 0x510] = 0
-m32[T + 0x00C] = 1
-m32[T] = 1
-def now():
-    m32[T + 0x040] = 1
-    return m32[T + 0x540] & 0xFFFFFFFF
-def span(a, b):
-    return ((b - a) & 0xFFFFFFFF) * 125 // 2
-R, C = %(rows)d, %(cols)d
-w = bytearray(R * C // 32 * 34)
-for i in range(0, len(w), 34):
-    w[i + 1] = 0x20
-x16 = array('h', [(i * 37) %% 200 - 100 for i in range(C)])
-out = array('i', bytes(4 * R))
-m = nanollm.load(%(model)r, ctx=%(ctx)d, stream=True)
-for b in kernels.available():
-    kernels.use(b)
-    K = kernels.K
-    t0 = now()
-    K.matvec_q8_0(w, R, C, x16, 0, out, 0)
-    t1 = now()
-    K.matvec_q8_0(w, R // 2, C, x16, 0, out, 0)
-    t2 = now()
-    mac = (span(t0, t1) - span(t1, t2)) / (R // 2 * C)
-    m.forward(1, 0)
-    t0 = now()
-    m.forward(2, 1)
-    t1 = now()
-    print('BENCH', b, span(t0, t1), mac)
-"""
-
-
-def bench(firmware=None, model=None, ctx=4, rows=64, cols=256, log=print):
-    """Instructions per token and per q8_0 MAC for every kernel backend on the emulated M0."""
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import devtest
-    model = model or devtest.default_model()
-    em = QemuStandIn(firmware=firmware, icount=True, preload=[(model, "lib/nanollm/model.gguf")])
-    em.start()
-    try:
-        b = devtest.Board(em.device, soft_reset=True, connect_timeout=30)
-        b.connect()
-        files = devtest.runtime_files("mpy", "armv6m")
-        nat = devtest.native_module("armv6m")
-        if nat:
-            files.append((nat, "lib/nanollm/nanollm_native.mpy"))
-        devtest.copy_files(b, files, False, None, b._try("binascii"))
-        b.reset()
-        code = "import sys\nsys.path.insert(0, '/lib')\n" + _BENCH % {
-            "rows": rows, "cols": cols, "model": "/lib/nanollm/model.gguf", "ctx": ctx}
-        log("running the benchmark on the emulated Cortex-M0 (icount)...")
-        out = b.exec(code, timeout=1800)
-        b.close()
-    finally:
-        em.stop()
-    res = {}
-    for ln in out.splitlines():
-        if ln.startswith("BENCH"):
-            _, name, ipt, mac = ln.split()
-            res[name] = (int(ipt), float(mac))
-    return model, res
-
-
-def bench_markdown(model, res, mhz=133):
-    rows = ["| kernels | instructions per token | est. tokens/s at %d MHz | instructions per q8_0 MAC |" % mhz,
-            "|---|---:|---:|---:|"]
-    for name in ("native", "viper", "python"):
-        if name in res:
-            ipt, mac = res[name]
-            rows.append("| %s | %s | %.2f | %.1f |" % (name, format(ipt, ","), mhz * 1e6 / ipt, mac))
-    return "\n".join(rows)
-
-
-BEGIN = "<!-- mcu-bench begin -->"
-END = "<!-- mcu-bench end -->"
-
-
-def write_section(path, table, model):
-    text = open(path).read() if os.path.exists(path) else ""
-    body = "%s\nMeasured by `make mcu-bench` (model %s, context 4, weights streamed from flash, one decode step at position 1):\n\n%s\n%s" % (
-        BEGIN, model, table, END)
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + body + text[text.index(END) + len(END):]
-    else:
-        text += "\n" + body + "\n"
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def make(kind, **kw):
     if kind == "unix":
         return UnixStandIn(heap=kw.get("heap"), fs_kb=kw.get("fs_kb"))
@@ -378,28 +275,13 @@ def make(kind, **kw):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Run a stand-in board (unix micropython on a PTY, or qemu) "
-                                             "for mpremote and devtest.py; `bench`: instructions per token "
-                                             "on the emulated Cortex-M0.")
-    ap.add_argument("kind", choices=["unix", "qemu", "bench"], help="which stand-in, or the benchmark")
-    ap.add_argument("--out", help="bench: also write the table into this markdown file (between markers)")
-    ap.add_argument("--model", help="bench: model (default lib/nanollm/model.gguf)")
-    ap.add_argument("--ctx", type=int, default=4, help="bench: context length to load (default 4)")
+                                             "for mpremote and devtest.py.")
+    ap.add_argument("kind", choices=["unix", "qemu"], help="which stand-in")
     ap.add_argument("--heap", help="unix: heap size, e.g. 256k (default: the port's 2 MB)")
     ap.add_argument("--fs-kb", type=int, help="unix: a LittleFS RAM disk of this many KB as the working directory")
-    ap.add_argument("--firmware", help="qemu: firmware ELF (default %s)" % QEMU_FIRMWARE)
+    ap.add_argument("--firmware", help="qemu: firmware ELF (default %s)" % rel(QEMU_FIRMWARE))
     ap.add_argument("--icount", action="store_true", help="qemu: -icount shift=0 (time = instructions)")
     a = ap.parse_args(argv)
-    if a.kind == "bench":
-        try:
-            model, res = bench(a.firmware, a.model, a.ctx, log=lambda m: print(m, file=sys.stderr))
-        except EmulatorError as e:
-            print("emulator: error: %s" % e, file=sys.stderr)
-            return 2
-        table = bench_markdown(model, res)
-        print(table)
-        if a.out:
-            write_section(a.out, table, os.path.relpath(model, ROOT))
-        return 0
     try:
         em = make(a.kind, heap=a.heap, fs_kb=a.fs_kb, firmware=a.firmware, icount=a.icount)
         dev = em.start()

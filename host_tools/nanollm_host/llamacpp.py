@@ -1,16 +1,15 @@
-#!/usr/bin/env python3
 """llama.cpp beside nanollm: fetch, build (cached) and run it on the same GGUF files.
 
 llama.cpp comes from the PyPI sdist of llama-cpp-python (it vendors vendor/llama.cpp and
 convert_hf_to_gguf.py), fetched with pip into .cache/llamacpp/. Only the static libllama
-and our small driver host_tools/llama_run.c are built, into build/llama.cpp/, with
+and our small driver host_tools/harness/llama_run.c are built, into build/llama.cpp/, with
 -DGGML_NATIVE=OFF (the host's SIMD level is chosen from /proc/cpuinfo, never AMX).
 A stamp records the inputs; an up-to-date build is skipped.
 
-  python host_tools/llamacpp.py build              # fetch + build (a few minutes, once)
-  python host_tools/llamacpp.py run M.gguf -p 15496,995 -n 16
-  python host_tools/llamacpp.py tokenize M.gguf "Hello world"
-  python host_tools/llamacpp.py convert HF_DIR OUT.gguf --outtype f32   # llama.cpp's converter
+  python -m nanollm_host.llamacpp build              # fetch + build (a few minutes, once)
+  python -m nanollm_host.llamacpp run M.gguf -p 15496,995 -n 16
+  python -m nanollm_host.llamacpp tokenize M.gguf "Hello world"
+  python -m nanollm_host.llamacpp convert HF_DIR OUT.gguf --outtype f32   # llama.cpp's converter
 
 From Python: build(), run(model, prompt_ids, n_gen, threads=1, logits=False, kv_f32=False),
 tokenize(model, text), convert_hf(hf_dir, out, outtype) -> list of notes.
@@ -26,14 +25,14 @@ import tarfile
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-HERE = os.path.join(ROOT, "host_tools")
+from nanollm_host.paths import BUILD as _BUILD, CACHE as _CACHE, HOST_TOOLS, ROOT
+
 VERSION = "0.3.36"  # llama-cpp-python sdist; its vendor/llama.cpp is what we build
-CACHE = os.path.join(ROOT, ".cache", "llamacpp")
+CACHE = os.path.join(_CACHE, "llamacpp")
 SDIST = os.path.join(CACHE, "llama_cpp_python-%s.tar.gz" % VERSION)
 SRC = os.path.join(CACHE, "llama_cpp_python-%s" % VERSION, "vendor", "llama.cpp")
-BUILD = os.path.join(ROOT, "build", "llama.cpp")
-DRIVER_SRC = os.path.join(HERE, "llama_run.c")
+BUILD = os.path.join(_BUILD, "llama.cpp")
+DRIVER_SRC = os.path.join(HOST_TOOLS, "harness", "llama_run.c")
 DRIVER = os.path.join(BUILD, "bin", "llama_run")
 STAMP = os.path.join(BUILD, "nanollm.stamp")
 
@@ -193,7 +192,7 @@ def tokenize(model, text):
 
 
 # ---------------------------------------------------------------- llama.cpp's converter
-# Run in a child process (python host_tools/llamacpp.py _convert ...): it imports the vendored
+# Run in a child process (python -m nanollm_host.llamacpp _convert ...): it imports the vendored
 # convert_hf_to_gguf.py with the vendored gguf-py first on sys.path. Two things in it do not fit a
 # GPT-2 checkpoint written by current transformers with a vocabulary of its own, and are bridged:
 #  - GPT2Model.set_gguf_parameters reads hparams["n_ctx"]; config.json files written by
@@ -203,9 +202,7 @@ def tokenize(model, text):
 #    recognized"). Our tokenizers are GPT-2's byte-level BPE -> we answer "gpt-2" then.
 # Each bridge used is reported as a note line "note: ..." on stderr and returned by convert_hf().
 
-def _convert_child(src, hf_dir, out, outtype):
-    sys.path.insert(0, os.path.join(src, "gguf-py"))
-    sys.path.insert(0, src)
+def _convert_child(hf_dir, out, outtype):
     sys.argv = ["convert_hf_to_gguf.py", hf_dir, "--outfile", out, "--outtype", outtype]
     import convert_hf_to_gguf as conv
     from conversion import base
@@ -244,8 +241,9 @@ def convert_hf(hf_dir, out, outtype="f32", timeout=1800):
         with open(os.path.join(work, "config.json"), "w") as f:
             json.dump(cfg, f)
         tmp_out = os.path.join(tmpdir, "out.gguf")
-        r = subprocess.run([sys.executable, os.path.abspath(__file__), "_convert", src, work, tmp_out, outtype],
-                           capture_output=True, text=True, timeout=timeout)
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(src, "gguf-py"), src]))
+        r = subprocess.run([sys.executable, "-m", "nanollm_host.llamacpp", "_convert", work, tmp_out, outtype],
+                           capture_output=True, text=True, timeout=timeout, env=env)
         if r.returncode != 0 or not os.path.exists(tmp_out):
             raise LlamaCppError("convert_hf_to_gguf.py failed (exit %d):\n%s" % (r.returncode, r.stderr[-3000:]))
         notes += [ln[6:] for ln in r.stderr.splitlines() if ln.startswith("note: ")]
@@ -260,7 +258,7 @@ def convert_hf(hf_dir, out, outtype="f32", timeout=1800):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["_convert"]:
-        _convert_child(*argv[1:5])
+        _convert_child(*argv[1:4])
         return 0
     ap = argparse.ArgumentParser(prog="llamacpp.py", description=__doc__.split("\n\n")[0],
                                  epilog="\n\n".join(__doc__.split("\n\n")[1:]),

@@ -1,0 +1,31 @@
+# The default model, its data, the test fixtures and the generated tables.
+#   make data       fetch the GPT-2 vocabulary and the corpus into .cache/
+#   make model      retrain lib/nanollm/model.gguf from scratch (docs/training.md)
+#   make check      the runtime against the numpy reference on MODEL
+#   make fixtures   rebuild tests/fixtures (needs torch + transformers; run by hand)
+#   make tables     regenerate lib/nanollm/tables.py and unicode_ranges.py
+
+.PHONY: data model check fixtures tables
+
+##@ Models and data
+
+data: $(STAMP) $(STAMP_PATHS) ## fetch the reference data (GPT-2 vocab, corpus) into .cache/
+	$(PY) host_tools/fetch/fetch_data.py all
+
+# The default model, retrained from scratch (deterministic for the seed up to float noise;
+# about 22-35 minutes on 2 cores). Writes lib/nanollm/model.gguf; see docs/training.md.
+model: $(STAMP) $(STAMP_PATHS) data ## retrain the default model from scratch (~30 min on 2 cores)
+	OPENBLAS_NUM_THREADS=1 $(PY) host_tools/train.py --corpus .cache/corpus/tinyshakespeare.txt \
+		--out .cache/model_default --layers 3 --embd 96 --heads 3 --ctx 128 --vocab 512 \
+		--steps 2400 --batch 32 --lr 3e-3 --seed 1337 --val-every 100 \
+		--gguf lib/nanollm/model.gguf --outtype q8_0
+
+check: $(STAMP) $(STAMP_PATHS) ## compare the runtime with the numpy reference on MODEL
+	$(PY) host_tools/check.py $(MODEL)
+
+fixtures: $(STAMP_DEV) $(STAMP_PATHS) ## rebuild tests/fixtures (torch + transformers; run by hand)
+	$(PY) host_tools/gen/make_fixtures.py
+
+tables: $(STAMP) $(STAMP_PATHS) ## regenerate lib/nanollm/tables.py and unicode_ranges.py
+	$(PY) host_tools/gen/gen_tables.py
+	$(PY) host_tools/gen/gen_unicode_ranges.py
