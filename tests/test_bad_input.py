@@ -14,10 +14,11 @@ import sys
 
 import pytest
 
-from testutil import FIXTURES, HOST_TOOLS, ROOT, run_micropython
+from testutil import FIXTURES, HOST_TOOLS, ROOT, run_micropython_file
 
 from harness import fuzz
-from harness.bad_inputs import SETTINGS, TOOLS, _SETTINGS_RUNNER, run_settings_cpython, run_tool_inprocess
+from harness import settings_runner
+from harness.bad_inputs import SETTINGS, TOOLS, run_settings_cpython, run_tool_inprocess
 from nanollm_host import gguf_model as gm
 import nanollm
 
@@ -37,11 +38,12 @@ def test_settings_cpython(micro):
         assert st == "err" and re.search(pat, msg) and "\n" not in msg, (what, st, msg)
 
 
-def test_settings_micropython_same_messages(micro):
+def test_settings_micropython_same_messages(micro, tmp_path):
     path, f32_path = micro
-    script = _SETTINGS_RUNNER + "\nimport json\nprint('RESULT', json.dumps(run_settings(%r, %r, %r)))\n" % (
-        [c for _, c, _ in SETTINGS], os.path.basename(path), os.path.basename(f32_path))
-    out = run_micropython(script, heapsize="2M", cwd=os.path.dirname(path))
+    cases = tmp_path / "cases.json"
+    cases.write_text(json.dumps([c for _, c, _ in SETTINGS]))
+    out = run_micropython_file(settings_runner.__file__, [str(cases), os.path.basename(path), os.path.basename(f32_path)],
+                               heapsize="2M", cwd=os.path.dirname(path))
     res = json.loads([ln for ln in out.splitlines() if ln.startswith("RESULT")][0][7:])
     want = run_settings_cpython(path, f32_path)
     for (what, _, pat), got, cp in zip(SETTINGS, res, want):
@@ -63,33 +65,11 @@ def test_max_new_tokens_huge_stops_at_context_and_temperature_0_is_greedy(micro)
 
 # ------------------------------------------------------------------ memory on the device
 
-_OOM = r"""
-import nanollm, gc
-from nanollm import plan
-real = plan.check_fits
-plan.check_fits = lambda p, path: None   # skip the plan's refusal: the allocation itself fails
-try:
-    nanollm.load(%(big)r, stream=False)
-    print('LOADED')
-except nanollm.NanoLLMError as e:
-    print('ERR', e)
-plan.check_fits = real
-# without a reset: a model that fits loads and runs
-m = nanollm.load(%(small)r)
-print('OK', len(m.forward(0, 0)), m.generate('hi', max_new_tokens=2, temperature=0) is not None)
-# the plan's own refusal names bytes needed and free
-try:
-    nanollm.load(%(big)r)
-except nanollm.NanoLLMError as e:
-    print('PLAN', e)
-"""
-
-
 def test_memory_error_during_load_then_smaller_model(micro, tmp_path):
     big = str(tmp_path / "gpt2_tiny_f32.gguf")
     from nanollm_host.gguf_model import convert_checkpoint
     convert_checkpoint(os.path.join(FIXTURES, "gpt2_tiny"), big, "f32")
-    out = run_micropython(_OOM % dict(big=big, small=micro[0]), heapsize="300k")
+    out = run_micropython_file("oom_then_smaller_model.py", [big, micro[0]], heapsize="300k")
     lines = dict(ln.split(" ", 1) for ln in out.strip().splitlines())
     assert "LOADED" not in lines, out
     assert re.search(r"out of memory while loading .*: it needs about \d+ bytes, \d+ bytes free", lines["ERR"]), out

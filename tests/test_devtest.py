@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from testutil import ROOT, run_micropython
+from testutil import DEVICE_TESTS, ROOT, run_micropython_file
 
 from harness import devtest
 from harness import emulator
@@ -30,10 +30,9 @@ def models():
 
 def test_device_tests_under_unix_micropython(models):
     """The harness itself on the unix port, with a heap smaller than the big model."""
-    script = ("import sys\nsys.path.insert(0, %r)\nimport devharness\n"
-              "devharness.main(['--model', %r, '--big-model', %r, 'test_dev_model', 'test_dev_stream'])\n"
-              % (os.path.join(ROOT, "tests", "device"), models[0], models[1]))
-    out = run_micropython(script, heapsize="512k")
+    out = run_micropython_file("device_tests.py", ["--model", models[0], "--big-model", models[1],
+                                                   "test_dev_model", "test_dev_stream"],
+                               heapsize="512k", path=[DEVICE_TESTS])
     assert "@@DT END 8 0 0" in out, out
     assert "@@DT FAIL" not in out
 

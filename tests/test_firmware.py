@@ -1,7 +1,7 @@
 """MicroPython 1.25 firmware with nanollm_native built in (mk/firmware.mk).
 
 - unix port: the module is built in, its kernels are bit-identical to kernels_py
-  (tests/native_cases.py), and the whole runtime on a q8_0 model gives the same logits
+  (tests/mpy/native_cases.py), and the whole runtime on a q8_0 model gives the same logits
   with the built-in module as with viper;
 - emulated Cortex-M0 board (qemu microbit): boots, reports its free heap, runs viper,
   has the built-in module and a writable filesystem, driven by mpremote.
@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from testutil import FIXTURES, LIB, ROOT
+from testutil import FIXTURES, LIB, ROOT, mpy_script, run_micropython_file
 
 FW = os.path.join(ROOT, "build", "firmware")
 UNIX = os.path.join(FW, "unix", "micropython")
@@ -39,30 +39,23 @@ def _need(path, target):
     return path
 
 
-def _unix(args, timeout=300):
-    exe = _need(UNIX, "firmware-unix")
-    env = dict(os.environ, MICROPYPATH=LIB)
-    r = subprocess.run([exe] + list(args), cwd=LIB, env=env, capture_output=True, text=True,
-                       timeout=timeout)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    return r.stdout
+def _unix(script, args=(), timeout=300):
+    """tests/mpy/SCRIPT on the firmware's unix port (its nanollm_native is built in)."""
+    return run_micropython_file(script, args, timeout=timeout, exe=_need(UNIX, "firmware-unix"))
 
 
 # ------------------------------------------------------------------ unix port
 
 def test_unix_has_builtin_module():
-    out = _unix(["-c", "import sys, nanollm_native as n\n"
-                       "print(sys.implementation.version[:2], hasattr(n, '__file__'))\n"
-                       "print(' '.join(n.PROVIDES))\n"
-                       "print(all(callable(getattr(n, k)) for k in n.PROVIDES))"]).splitlines()
-    assert out[0] == "(1, 25) False"  # MicroPython 1.25, module not loaded from a file
-    assert tuple(out[1].split()) == PROVIDES
-    assert out[2] == "True"
+    out = dict(ln.split(" ", 1) for ln in _unix("native_module_info.py").splitlines())
+    assert (out["VERSION"], out["FROM_FILE"]) == ("(1, 25)", "False")  # MicroPython 1.25, module not loaded from a file
+    assert tuple(out["PROVIDES"].split()) == PROVIDES
+    assert out["CALLABLE"] == "True"
 
 
 @pytest.fixture(scope="module")
 def unix_cases():
-    out = _unix([os.path.join(ROOT, "tests", "native_cases.py")])
+    out = _unix("native_cases.py")
     res = {}
     for line in out.splitlines():
         p = line.split()
@@ -84,9 +77,7 @@ def test_unix_bad_arguments_raise_with_message(unix_cases):
     res, log = unix_cases
     n, fails = res["badargs"]
     assert n >= 40 and fails == 0, log
-    out = _unix(["-c", "import nanollm_native as n\nfrom array import array\n"
-                       "try:\n n.gelu_q(array('h', [1]), 1)\nexcept TypeError as e:\n print('T', e)\n"
-                       "try:\n n.gelu_q(array('i', [1]), 2)\nexcept ValueError as e:\n print('V', e)\n"])
+    out = _unix("native_bad_args.py")
     assert "T nanollm_native: expected array('i')" in out
     assert "V gelu_q: buf too short for n" in out
 
@@ -101,27 +92,9 @@ def q8_model(tmp_path_factory):
     return str(out)
 
 
-RUNTIME_SCRIPT = """
-import sys
-import nanollm
-from nanollm import kernels
-print('BACKEND', nanollm.backend(), ' '.join(kernels.available()))
-ids = [5, 17, 33, 100, 2, 250, 9, 44, 1, 7]
-res = {}
-for be in ('native', 'viper'):
-    kernels.use(be)
-    m = nanollm.load(sys.argv[1])
-    res[be] = [list(m.forward(t, i)) for i, t in enumerate(ids)]
-print('N', len(res['native']), len(res['native'][0]))
-print('SAME', res['native'] == res['viper'])
-"""
-
-
-def test_unix_runtime_builtin_native_equals_viper(q8_model, tmp_path):
-    script = tmp_path / "runtime_same.py"
-    script.write_text(RUNTIME_SCRIPT)
-    out = _unix([str(script), q8_model], timeout=600)
-    assert "BACKEND native native viper python" in out, out
+def test_unix_runtime_builtin_native_equals_viper(q8_model):
+    out = _unix("native_equals_viper.py", [q8_model], timeout=600)
+    assert "BACKEND native\nAVAILABLE native viper python" in out, out
     n = re.search(r"N (\d+) (\d+)", out)
     assert n and int(n.group(1)) == 10 and int(n.group(2)) > 100, out
     assert "SAME True" in out, out
@@ -164,33 +137,8 @@ def _mpremote(dev, *args, timeout=120):
     return r.stdout
 
 
-BOARD_SCRIPT = """
-import gc, os, sys, micropython
-gc.collect()
-print('FREE', gc.mem_free())
-print('PLATFORM', sys.platform, sys.implementation.version[:2])
-@micropython.viper
-def vsum(n: int) -> int:
-    s = 0
-    for i in range(n):
-        s += i * i
-    return s
-print('VIPER', vsum(1000))
-st = os.statvfs('/')
-print('FS', st[0] * st[2], st[0] * st[3])
-with open('/probe.txt', 'w') as f:
-    f.write('nanollm' * 100)
-with open('/probe.txt') as f:
-    print('READBACK', f.read() == 'nanollm' * 100)
-import nanollm_native as n
-print('NATIVE', len(n.PROVIDES), n.isqrt(10**6))
-"""
-
-
-def test_qemu_board_boots_with_heap_viper_fs_and_module(qemu_board, tmp_path):
-    script = tmp_path / "board.py"
-    script.write_text(BOARD_SCRIPT)
-    out = _mpremote(qemu_board, "run", str(script))
+def test_qemu_board_boots_with_heap_viper_fs_and_module(qemu_board):
+    out = _mpremote(qemu_board, "run", mpy_script("board_probe.py"))
     free = int(re.search(r"FREE (\d+)", out).group(1))
     assert free >= 130 * 1024, out
     assert "PLATFORM qemu (1, 25)" in out, out

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from testutil import FIXTURES, LIB, micropython_path, run_micropython
+from testutil import FIXTURES, LIB, micropython_path, run_micropython_file
 
 from harness import fuzz
 import nanollm
@@ -124,8 +124,8 @@ def test_named_bad_files_micropython_same_messages(micro_layout, tmp_path):
     lst.write_text("\n".join(paths) + "\n")
     good = tmp_path / "good.gguf"
     good.write_bytes(micro_layout.data)
-    out = run_micropython("sys.path.insert(0, %r)\nimport fuzz\nfuzz.mp_main(%r, %r)\n"
-                          % (os.path.dirname(fuzz.__file__), str(lst), str(good)), heapsize="2M")
+    # fuzz.py is its own MicroPython batch runner: `micropython fuzz.py run LIST GOOD`
+    out = run_micropython_file(fuzz.__file__, ["run", str(lst), str(good)], heapsize="2M")
     res = {}
     for ln in out.splitlines():
         parts = ln.split(" ", 4)

@@ -12,13 +12,12 @@ import random
 
 import pytest
 
-from testutil import FIXTURES, run_micropython
+from testutil import FIXTURES, run_micropython_file
 from tokenizer_lpfile import pack_ids, write_items
 
 from nanollm.errors import NanoLLMError
 from nanollm.tokenizer import Tokenizer
 
-TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 N_STRINGS_CPY = 3000   # per vocabulary
 N_STRINGS_MP = 1000
 N_IDSEQ_CPY = 2000
@@ -156,38 +155,6 @@ def test_bad_arguments(vocabs):
             tok.stream_decoder().feed(bad_id)
 
 
-_MP = r"""
-sys.path.insert(0, %(tests)r)
-from tokenizer_lpfile import LPFile, check_cases, unpack_ids
-from nanollm.tokenizer import Tokenizer
-from nanollm.errors import NanoLLMError
-d = %(dir)r
-tok = Tokenizer(LPFile(d + '/tokens.lp'), LPFile(d + '/merges.lp'), next(iter(LPFile(d + '/types.lp'))))
-n, fails = check_cases(tok, d + '/cases.lp')
-print('CASES', n)
-for f in fails[:10]:
-    print('FAIL', f)
-k = 0
-it = iter(LPFile(d + '/ids.lp'))
-for raw in it:
-    want = next(it).decode()
-    ids = unpack_ids(raw)
-    got = tok.decode(ids)
-    dec = tok.stream_decoder()
-    st = ''.join([dec.feed(i) for i in ids]) + dec.flush()
-    if got != want or st != want:
-        print('FAIL ids', ids, repr(got), repr(st), repr(want))
-    k += 1
-print('IDS', k)
-for bad in ((lambda: tok.encode(b'x')), (lambda: tok.decode([len(tok)]))):
-    try:
-        bad()
-        print('FAIL no error')
-    except NanoLLMError:
-        pass
-"""
-
-
 @pytest.mark.parametrize("name,heap", [("gpt2", "3M"), ("tiny", "512k")])
 def test_micropython_random_text_and_ids(vocabs, name, heap, tmp_path):
     v = vocabs[name]
@@ -202,7 +169,7 @@ def test_micropython_random_text_and_ids(vocabs, name, heap, tmp_path):
     for ids in _id_seqs(rng, v, N_IDSEQ_MP):
         items += [pack_ids(ids), b"".join(v.tok.token_bytes(i) for i in ids).decode("utf-8", "replace").encode()]
     write_items(str(tmp_path / "ids.lp"), items)
-    out = run_micropython(_MP % dict(tests=TESTS_DIR, dir=str(tmp_path)), heapsize=heap)
+    out = run_micropython_file("tokenizer_random_check.py", [str(tmp_path)], heapsize=heap)
     fails = [ln for ln in out.splitlines() if ln.startswith("FAIL")]
     assert not fails, "\n".join(fails[:10])
     assert "CASES %d" % N_STRINGS_MP in out and "IDS %d" % N_IDSEQ_MP in out, out

@@ -1,6 +1,6 @@
 """nanollm_native (firmware/): build it with `make native`, load it under the real
 MicroPython, and hold every kernel it provides bit-identical to kernels_py
-(the cases themselves run inside MicroPython: tests/native_cases.py)."""
+(the cases themselves run inside MicroPython: tests/mpy/native_cases.py)."""
 import os
 import shutil
 import subprocess
@@ -8,15 +8,11 @@ import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MICROPYTHON = os.path.join(ROOT, ".venv", "bin", "micropython")
+from testutil import ROOT, run_micropython_file
+
 MPY = os.path.join(ROOT, "build", "natmod", "nanollm_native_x64.mpy")
 KERNELS = ("to_x16", "matvec_q8_0", "matvec_q4_0", "matvec_q4_1", "add_q", "gelu_q",
            "layernorm_q", "kv_store", "attend_head", "dequant_row_q", "isqrt")
-
-
-def _micropython():
-    return MICROPYTHON if os.path.exists(MICROPYTHON) else shutil.which("micropython")
 
 
 @pytest.fixture(scope="module")
@@ -31,36 +27,29 @@ def native_dir(tmp_path_factory):
     return d
 
 
-def _run(native_dir, args, timeout=120):
-    mp = _micropython()
-    if mp is None:
-        pytest.skip("micropython not installed")
-    env = dict(os.environ, MICROPYPATH="%s:%s" % (native_dir, os.path.join(ROOT, "lib")))
-    return subprocess.run([mp] + args, cwd=os.path.join(ROOT, "lib"), env=env,
-                          capture_output=True, text=True, timeout=timeout)
+def _run(native_dir, script, timeout=120):
+    """tests/mpy/SCRIPT under the unix micropython, the built module first on its path."""
+    return run_micropython_file(script, path=[native_dir], timeout=timeout)
 
 
 @pytest.fixture(scope="module")
 def results(native_dir):
-    r = _run(native_dir, [os.path.join(ROOT, "tests", "native_cases.py")])
-    assert r.returncode == 0, r.stdout + r.stderr
+    stdout = _run(native_dir, "native_cases.py")
     out = {}
-    for line in r.stdout.splitlines():
+    for line in stdout.splitlines():
         p = line.split()
         if p and p[0] in ("RESULT", "BADARGS"):
             name = p[1] if p[0] == "RESULT" else "badargs"
             vals = p[2:] if p[0] == "RESULT" else p[1:]
-            out[name] = (int(vals[0]), int(vals[1]), r.stdout)
+            out[name] = (int(vals[0]), int(vals[1]), stdout)
     return out
 
 
 def test_module_loads_and_provides(native_dir):
-    r = _run(native_dir, ["-c", "import sys, nanollm_native as n; print(sys.implementation._mpy & 0xff, "
-                          "(sys.implementation._mpy >> 8) & 3); print(' '.join(n.PROVIDES))"])
-    assert r.returncode == 0, r.stderr
-    abi, provides = r.stdout.splitlines()
-    assert abi == "6 3"
-    assert tuple(provides.split()) == KERNELS
+    info = dict(ln.split(" ", 1) for ln in _run(native_dir, "native_module_info.py").splitlines())
+    assert info["FROM_FILE"] == "True"  # the .mpy, not a module built into the port
+    assert info["MPY"] == "6 3"
+    assert tuple(info["PROVIDES"].split()) == KERNELS
 
 
 def test_module_header():
@@ -84,15 +73,7 @@ def test_bad_arguments_raise(results):
 
 def test_runtime_with_native_kernels(native_dir):
     # the runtime's kernel table, with the native kernels swapped in, still agrees
-    code = ("from nanollm import kernels, kernels_py\nimport nanollm_native as n\n"
-            "from array import array\n"
-            "for name in n.PROVIDES: setattr(kernels.K, name, getattr(n, name))\n"
-            "src = array('i', [i * 977 - 30000 for i in range(64)])\n"
-            "a = array('h', bytes(128)); b = array('h', bytes(128))\n"
-            "print(kernels.K.to_x16(src, 0, 64, a) == kernels_py.to_x16(src, 0, 64, b) and a == b)\n")
-    r = _run(native_dir, ["-c", code])
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "True"
+    assert _run(native_dir, "native_in_kernel_table.py").strip() == "True"
 
 
 ARM = [("armv6m", 4), ("armv7emsp", 7)]  # MP_NATIVE_ARCH_* numbers

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from testutil import ROOT, run_micropython
+from testutil import ROOT, run_micropython_file
 
 from nanollm_host import testmodels
 import plan as planner
@@ -123,24 +123,10 @@ def test_bad_input(tmp_path):
         assert text in err and len(err.strip().splitlines()) == 1, err
 
 
-MEASURE = """
-import gc, sys
-gc.collect()
-a0 = gc.mem_alloc()
-import nanollm
-from nanollm import model, tokenizer, gguf, generation, sampling, plan, kernels
-gc.collect()
-a1 = gc.mem_alloc()
-m = nanollm.load(sys.argv[1], ctx=int(sys.argv[2]))
-gc.collect()
-print(a1 - a0, gc.mem_alloc() - a1, m.plan['peak'])
-"""
-
-
 @pytest.mark.parametrize("which,ctx", [("fixture_q8_0", 64), ("fixture_q8_0", 16), ("big_q8_0", 64)])
 def test_predicted_peak_within_10_percent_on_unix(models, which, ctx):
     """Code + model: what the planner says the unix port needs, against gc.mem_alloc deltas."""
-    code_m, model_m, peak = map(int, run_micropython(MEASURE, [models[which], str(ctx)]).split())
+    code_m, model_m, peak = map(int, run_micropython_file("measure_load.py", [models[which], ctx]).split())
     b = planner.load_board("unix")
     ev = planner.evaluate(planner.read_model(models[which]), b, ctx, "py")
     predicted = ev["code"] + ev["plan"]["peak"]

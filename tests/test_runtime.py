@@ -9,7 +9,7 @@ import struct
 import numpy as np
 import pytest
 
-from testutil import FIXTURES, run_micropython
+from testutil import FIXTURES, run_micropython_file
 
 import nanollm
 from nanollm import NanoLLMError, kernels
@@ -39,23 +39,9 @@ def runtime_logits(path, ids, mode=None):
     return np.array([np.array(m.forward(t, i), dtype=np.float64) * m.logit_scale for i, t in enumerate(ids)])
 
 
-MP_LOGITS = """
-import nanollm, sys
-from nanollm import kernels
-args = sys.argv[1:]
-if args[0] != 'auto':
-    kernels.use(args[0])
-m = nanollm.load(args[1], mode=None if args[2] == 'auto' else args[2])
-ids = [int(t) for t in args[3].split(',')]
-print('BACKEND', nanollm.backend(), m.mode)
-for i, t in enumerate(ids):
-    lg = m.forward(t, i)
-    print(' '.join(repr(v) for v in lg))
-"""
-
-
-def mp_logits(path, ids, backend="auto", mode="auto"):
-    out = run_micropython(MP_LOGITS, [backend, path, mode, ",".join(map(str, ids))])
+def mp_logits(path, ids, backend="auto", mode="auto", native_dir=None):
+    out = run_micropython_file("forward_logits.py", [backend, path, mode, ",".join(map(str, ids))],
+                               path=[native_dir] if native_dir else [])
     lines = out.strip().splitlines()
     assert lines[0].startswith("BACKEND")
     head = lines[0].split()
@@ -161,71 +147,29 @@ def test_streamed_weights_give_identical_logits(models):
 
 # ------------------------------------------------------------------ memory
 
-HEAP_LOCK = """
-import gc, micropython, sys, nanollm
-m = nanollm.load(sys.argv[1])
-assert m.mode == 'int', m.mode
-m.forward(1, 0)
-
-def decode(m):
-    for pos in range(1, 6):
-        m.forward(pos + 3, pos)
-
-gc.collect()
-before = gc.mem_alloc()
-micropython.heap_lock()
-try:
-    decode(m)
-finally:
-    micropython.heap_unlock()
-print('OK', nanollm.backend(), gc.mem_alloc() - before)
-"""
-
-
 @pytest.mark.parametrize("t", ["q8_0", "q4_0", "q4_1"])
 def test_decode_step_allocates_nothing(models, t):
-    out = run_micropython(HEAP_LOCK, [models["gpt2_trained", t]])
+    out = run_micropython_file("heap_lock_decode.py", [models["gpt2_trained", t]])
     assert out.split()[0] == "OK"
     assert out.split()[1] == "viper"
 
 
 def test_heap_lock_with_streamed_weights(models):
-    script = HEAP_LOCK.replace("nanollm.load(sys.argv[1])", "nanollm.load(sys.argv[1], stream=True)")
-    out = run_micropython(script, [models["gpt2_trained", "q8_0"]])
+    out = run_micropython_file("heap_lock_decode.py", [models["gpt2_trained", "q8_0"], "stream"])
     assert out.split()[0] == "OK"
 
 
 def test_model_too_big_for_heap_fails_before_loading(models):
-    script = """
-import sys, gc, nanollm
-try:
-    nanollm.load(sys.argv[1], stream=False)
-    print('LOADED')
-except nanollm.NanoLLMError as e:
-    print('ERR', e)
-# the library stays usable: a smaller model loads afterwards
-m = nanollm.load(sys.argv[2])
-print('THEN', m.n_vocab)
-"""
-    out = run_micropython(script, [models["gpt2_trained", "f32"], models["gpt2_tiny", "q4_0"]], heapsize="400k")
+    out = run_micropython_file("load_too_big_then_small.py", [models["gpt2_trained", "f32"], models["gpt2_tiny", "q4_0"]],
+                               heapsize="400k")
     assert "ERR" in out and "does not fit" in out and "bytes" in out, out
     assert "THEN 320" in out
 
 
 def test_plan_peak_matches_measured_heap(models):
     """The planner's predicted peak is within 10 % of what loading takes (gc.mem_alloc delta)."""
-    script = """
-import gc, sys
-import nanollm
-from nanollm import model as _m, tokenizer as _t, plan as _p, gguf as _g
-gc.collect()
-a0 = gc.mem_alloc()
-m = nanollm.load(sys.argv[1])
-gc.collect()
-print(gc.mem_alloc() - a0, m.plan['peak'])
-"""
     for t in ("q8_0", "q4_0"):
-        out = run_micropython(script, [models["gpt2_trained", t]])
+        out = run_micropython_file("measure_load.py", [models["gpt2_trained", t]])
         measured, predicted = map(int, out.split()[-2:])
         print("\n%s: predicted %d bytes, measured %d" % (t, predicted, measured))
         assert abs(predicted - measured) <= 0.10 * measured
@@ -244,7 +188,7 @@ def test_generate_greedy_matches_reference(models):
     assert m.tokenize(prompt + text)[len(prompt_ids):] == want
 
 
-def test_generate_seeded_same_on_both_interpreters(models):
+def test_generate_seeded_same_on_both_interpreters(models, tmp_path):
     path = models["gpt2_trained", "q8_0"]
     kw = dict(max_new_tokens=24, temperature=0.9, top_k=20, top_p=0.9, seed=1234)
     m = nanollm.load(path)
@@ -252,25 +196,14 @@ def test_generate_seeded_same_on_both_interpreters(models):
     text = m.generate("First Citizen:", callback=pieces.append, **kw)
     assert "".join(pieces) == text and len(text) > 0
     assert m.generate("First Citizen:", **kw) == text
-    script = """
-import sys, nanollm
-m = nanollm.load(sys.argv[1])
-t = m.generate('First Citizen:', max_new_tokens=24, temperature=0.9, top_k=20, top_p=0.9, seed=1234)
-print(repr(t))
-"""
-    out = run_micropython(script, [path])
-    assert out.strip() == repr(text)
+    jobs = tmp_path / "jobs.json"
+    jobs.write_text(json.dumps([["First Citizen:", kw]]))
+    out = run_micropython_file("generate_text.py", [path, jobs])
+    assert out.strip().splitlines()[0] == repr(text)
 
 
 def test_module_level_generate_uses_loaded_model(models):
-    script = """
-import sys, nanollm
-nanollm.load(sys.argv[1])
-a = nanollm.generate('ROMEO:', max_new_tokens=8, temperature=0)
-b = nanollm.generate('ROMEO:', max_new_tokens=8, temperature=0)  # a second call works too
-print(repr(a), a == b)
-"""
-    out = run_micropython(script, [models["gpt2_trained", "q8_0"]])
+    out = run_micropython_file("module_generate.py", [models["gpt2_trained", "q8_0"]])
     assert out.startswith("'") and out.strip().endswith("True") and len(out.strip()) > 7
 
 
@@ -406,8 +339,8 @@ def test_decode_holds_incomplete_utf8(models):
 
 def test_backend_reported():
     assert nanollm.backend() in kernels.available()
-    out = run_micropython("import nanollm; print(nanollm.backend())")
-    assert out.strip() == "viper"
+    out = run_micropython_file("backend_report.py").splitlines()
+    assert out[0] == "viper"
 
 
 # ------------------------------------------------------------------ native module
@@ -431,55 +364,23 @@ def native_paths(tmp_path_factory):
     return str(good), str(bad)
 
 
-NATIVE_VS_VIPER = """
-import sys
-sys.path.insert(0, sys.argv[2])
-import nanollm
-from nanollm import kernels
-print('AVAILABLE', ' '.join(kernels.available()))
-ids = [5, 17, 33, 100, 2, 250, 9, 44, 1, 7]
-res = {}
-for be in ('native', 'viper'):
-    kernels.use(be)
-    m = nanollm.load(sys.argv[1])
-    res[be] = [list(m.forward(t, i)) for i, t in enumerate(ids)]
-print('SAME', res['native'] == res['viper'])
-"""
-
-
 def test_native_module_bit_identical_to_viper(models, native_paths):
     for t in ("q8_0", "q4_0", "q4_1"):
-        out = run_micropython(NATIVE_VS_VIPER, [models["gpt2_trained", t], native_paths[0]])
+        out = run_micropython_file("native_equals_viper.py", [models["gpt2_trained", t]], path=[native_paths[0]])
         assert "AVAILABLE native viper python" in out, out
         assert "SAME True" in out, (t, out)
 
 
 def test_native_module_f32_model_within_tolerance(models, native_paths):
-    script = """
-import sys
-sys.path.insert(0, sys.argv[2])
-import nanollm
-m = nanollm.load(sys.argv[1])
-print(nanollm.backend(), m.mode)
-print(' '.join(repr(v) for v in m.forward(3, 0)))
-"""
-    out = run_micropython(script, [models["gpt2_trained", "f32"], native_paths[0]]).splitlines()
-    assert out[0] == "native float"
+    be, mode, rows = mp_logits(models["gpt2_trained", "f32"], [3], native_dir=native_paths[0])
+    assert (be, mode) == ("native", "float")
     ref = Reference(models["gpt2_trained", "f32"]).logits([3])[0]
-    got = np.array([float(v) for v in out[1].split()])
+    got = np.array(rows[0])
     assert np.abs(got - ref).max() <= 1e-5 * max(1.0, np.abs(ref).max())
 
 
 def test_native_module_wrong_arch_falls_back_to_viper(models, native_paths):
-    script = """
-import sys
-sys.path.insert(0, sys.argv[1])
-import nanollm
-from nanollm import kernels
-print(nanollm.backend())
-print(kernels.backend_note())
-"""
-    out = run_micropython(script, [native_paths[1]]).splitlines()
+    out = run_micropython_file("backend_report.py", path=[native_paths[1]]).splitlines()
     assert out[0] == "viper"
     assert "native module not loaded" in out[1] and "using viper" in out[1], out
 

@@ -15,7 +15,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from testutil import run_micropython  # noqa: E402
+from testutil import run_micropython_file  # noqa: E402
 import tokenizer_cases  # noqa: E402
 from tokenizer_lpfile import pack_ids, write_items  # noqa: E402
 
@@ -25,7 +25,6 @@ from nanollm.tokenizer import Tokenizer  # noqa: E402
 
 tokenizers = pytest.importorskip("tokenizers")
 
-TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 
 # Bytes the tokenizer may keep alive after construction, measured on the unix MicroPython
 # port (gc.mem_alloc before/after): GPT-2 982,720; the 512-token vocab 5,408.
@@ -358,49 +357,6 @@ def test_stream_decoder_random_ids(gpt2, small):
 
 # -- MicroPython --------------------------------------------------------------------------
 
-_MP_SCRIPT = r"""
-import gc, time
-sys.path.insert(0, %(tests)r)
-from tokenizer_lpfile import LPFile, check_cases
-from nanollm.tokenizer import Tokenizer
-d = %(dir)r
-T = LPFile(d + '/tokens.lp')
-M = LPFile(d + '/merges.lp')
-types = None
-if %(types)r:
-    types = next(iter(LPFile(d + '/types.lp')))
-gc.collect()
-m0 = gc.mem_alloc()
-t0 = time.ticks_ms()
-tok = Tokenizer(T, M, types)
-t1 = time.ticks_ms()
-gc.collect()
-print('MEM', gc.mem_alloc() - m0)
-print('BUILD_MS', time.ticks_diff(t1, t0))
-print('RANDOM_READS', T.random_reads + M.random_reads, 'PASSES', T.passes, M.passes)
-n, fails = check_cases(tok, d + '/cases.lp')
-print('CASES', n)
-for f in fails[:20]:
-    print('FAIL', f)
-prompt = %(prompt)r
-t0 = time.ticks_us()
-for _ in range(5):
-    ids = tok.encode(prompt)
-print('ENCODE_US', time.ticks_diff(time.ticks_us(), t0) // 5)
-# streaming decode of random ids never raises and equals decode()
-import random
-random.seed(3)
-bad = 0
-for _ in range(200):
-    ids = [random.getrandbits(30) %% len(tok) for _ in range(random.getrandbits(4))]
-    dec = tok.stream_decoder()
-    s = ''.join([dec.feed(i) for i in ids]) + dec.flush()
-    if s != tok.decode(ids):
-        bad += 1
-print('STREAM_BAD', bad)
-print('EOT', repr(tok.decode([%(eot)d])))
-"""
-
 PROMPT = ("The quick brown fox jumps over the lazy dog. It's 2024, and naïve café-goers pay "
           "€3.50 for coffee; “smart quotes” — em dashes… 日本語 and emoji 👍🏽!\n\tx = f(y, 42)  # ok")
 
@@ -408,10 +364,9 @@ PROMPT = ("The quick brown fox jumps over the lazy dog. It's 2024, and naïve ca
 def _run_mp(vocab, strings, tmp_path, heapsize):
     vocab.write(str(tmp_path))
     _write_cases(os.path.join(str(tmp_path), "cases.lp"), vocab, strings)
-    out = run_micropython(_MP_SCRIPT % dict(tests=TESTS_DIR, dir=str(tmp_path),
-                                            types=vocab.types is not None, prompt=PROMPT,
-                                            eot=vocab.vocab["<|endoftext|>"]),
-                          heapsize=heapsize)
+    out = run_micropython_file("tokenizer_build_check.py",
+                               [str(tmp_path), int(vocab.types is not None), vocab.vocab["<|endoftext|>"], PROMPT],
+                               heapsize=heapsize)
     res = {}
     fails = []
     for line in out.splitlines():

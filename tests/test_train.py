@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from testutil import HOST_TOOLS, micropython_path, run_micropython
+from testutil import HOST_TOOLS, micropython_path, run_micropython_file
 
 import train
 from nanotrain import bpe, checkpoint, data, gpt2
@@ -301,14 +301,8 @@ def test_forward_matches_device_runtime(trained_dir, tmp_path):
     path = str(tmp_path / "tiny-f32.gguf")
     convert_checkpoint(trained_dir, path, "f32")
     ids = [int(i) for i in np.random.default_rng(6).integers(0, 300, size=10)]
-    script = (
-        "import nanollm\n"
-        "m = nanollm.load(%r)\n"
-        "for pos, t in enumerate(%r):\n"
-        "    lg = m.forward(t, pos)\n"
-        "    print(' '.join('%%.6g' %% x for x in lg))\n" % (path, ids))
-    out = run_micropython(script, heapsize="4M")
-    dev = np.array([[float(x) for x in line.split()] for line in out.strip().splitlines()])
+    out = run_micropython_file("forward_logits.py", ["auto", path, "auto", ",".join(map(str, ids))], heapsize="4M")
+    dev = np.array([[float(x) for x in line.split()] for line in out.strip().splitlines()[1:]])  # after BACKEND
     ours = _trainer_logits(trained_dir, ids)
     assert dev.shape == ours.shape
     print("\ndevice runtime vs trainer: max |logit difference| %.2e" % np.abs(dev - ours).max())

@@ -18,7 +18,7 @@ import threading
 
 import pytest
 
-from testutil import ROOT, run_micropython
+from testutil import ROOT, run_micropython_file
 
 SITE = os.path.join(ROOT, "build", "web")
 DRIVER = os.path.join(ROOT, "web", "tests", "drive.mjs")
@@ -57,22 +57,18 @@ def server():
     httpd.server_close()
 
 
-def unix_reference(model):
+def unix_reference(model, tmp):
     """The same generations with the unix port (viper kernels) on the file the page served."""
-    script = (
-        "import nanollm\n"
-        "m = nanollm.load(%r)\n"
-        "kw = dict(temperature=%r, top_k=%r, top_p=%r, seed=%r)\n"
-        "print(repr(m.generate(%r, max_new_tokens=%d, **kw)))\n"
-        "print(repr(m.generate(%r, max_new_tokens=%d, **kw)))\n"
-        "print(repr(m.generate('', max_new_tokens=%d, **kw)))\n"
-        "print(m.n_ctx)\n"
-        % (model, SETTINGS["temperature"], SETTINGS["top_k"], SETTINGS["top_p"], SETTINGS["seed"],
-           PROMPT, SETTINGS["max_new_tokens"], PROMPT, AGAIN_TOKENS, EMPTY_TOKENS))
-    lines = run_micropython(script).strip().splitlines()
+    kw = {k: SETTINGS[k] for k in ("temperature", "top_k", "top_p", "seed")}
+    jobs = [[PROMPT, dict(kw, max_new_tokens=SETTINGS["max_new_tokens"])],
+            [PROMPT, dict(kw, max_new_tokens=AGAIN_TOKENS)],
+            ["", dict(kw, max_new_tokens=EMPTY_TOKENS)]]
+    (tmp / "jobs.json").write_text(json.dumps(jobs))
+    lines = run_micropython_file("generate_text.py", [model, tmp / "jobs.json"]).strip().splitlines()
     # reprs of str printed by our own script: literal_eval reads them back exactly
     text, short, empty = (ast.literal_eval(x) for x in lines[-4:-1])
-    return {"text": text, "short": short, "empty": empty, "n_ctx": int(lines[-1])}
+    assert lines[-1].startswith("N_CTX "), lines
+    return {"text": text, "short": short, "empty": empty, "n_ctx": int(lines[-1].split()[1])}
 
 
 @pytest.fixture(scope="module")
@@ -81,9 +77,9 @@ def browser_run(server, tmp_path_factory):
     assert chromium, "Debian's chromium is missing: make sysdeps (APT_PACKAGES has chromium)"
     assert os.path.isdir(os.path.join(ROOT, "web", "node_modules", "playwright-core")), "run make playground (npm ci)"
     model = os.path.join(SITE, "model.gguf")
-    ref = unix_reference(model)
-    assert os.path.getsize(model) > MAXFILE
     tmp = tmp_path_factory.mktemp("web")
+    ref = unix_reference(model, tmp)
+    assert os.path.getsize(model) > MAXFILE
     shot = str(tmp / "playground.png")
     user_model = str(tmp / "user-model.gguf")  # the same bytes under another name, from "disk"
     shutil.copy(model, user_model)

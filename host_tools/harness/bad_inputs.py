@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 
+from harness.settings_runner import run_settings
 from nanollm_host import gguf_model as gm
 from nanollm_host.paths import FIXTURES
 
@@ -41,39 +42,17 @@ SETTINGS = [
     ("detokenize: id out of range", "m.detokenize([1, 99999])", r"tokenizer: token id 99999 is out of range \(vocabulary of 320\)"),
 ]
 
-_SETTINGS_RUNNER = r"""
-import nanollm
-def run_settings(cases, path, f32_path):
-    out = []
-    m = nanollm.load(path)
-    for code in cases:
-        try:
-            exec(code, {'m': m, 'nanollm': nanollm, 'path': path, 'f32_path': f32_path})
-            out.append(('none', ''))
-        except nanollm.NanoLLMError as e:
-            out.append(('err', str(e)))
-        except Exception as e:
-            out.append(('bad', '%s: %s' % (type(e).__name__, e)))
-        # the model stays usable: a normal generation right after the error
-        if not isinstance(m.generate('hi', max_new_tokens=1, temperature=0), str):
-            out.append(('bad', 'generate after the error failed'))
-    # and the module loads a model afresh
-    if not isinstance(nanollm.load(path).generate('hi', max_new_tokens=3, temperature=0), str):
-        out.append(('bad', 'load after the errors failed'))
-    return out
-"""
-
 
 def run_settings_cpython(path, f32_path):
-    ns = {}
-    exec(_SETTINGS_RUNNER, ns)
+    """SETTINGS through settings_runner.run_settings on this interpreter (tests/test_bad_input.py
+    runs the same file under MicroPython and compares the messages)."""
     import gc
     old = os.getcwd()
     os.chdir(os.path.dirname(path))  # messages name the file as given: keep them short
     collect = gc.collect
     gc.collect = lambda *a: 0  # the loader's collections walk the whole test process: slow, useless here
     try:
-        return ns["run_settings"]([c for _, c, _ in SETTINGS], os.path.basename(path), os.path.basename(f32_path))
+        return run_settings([c for _, c, _ in SETTINGS], os.path.basename(path), os.path.basename(f32_path))
     finally:
         gc.collect = collect
         os.chdir(old)

@@ -9,8 +9,9 @@ allocation larger than the file can justify, no read outside a tensor's declared
   python host_tools/harness/fuzz.py gguf --cases 20000 --micropython      # the unix MicroPython
   python host_tools/harness/fuzz.py atheris --seconds 600                 # coverage-guided (atheris)
 
-The same file runs under MicroPython as the batch runner (`micropython fuzz.py run LIST`):
-its top level imports nothing MicroPython lacks, and the host-only parts import lazily.
+The same file runs under MicroPython as the batch runner (`micropython fuzz.py run LIST GOOD`,
+lib/ on MICROPYPATH): its top level imports nothing MicroPython lacks, and the host-only parts
+import lazily.
 """
 import sys
 
@@ -735,11 +736,12 @@ def fuzz_micropython(bases, n, seed, workdir, micropython, lib_dir, heapsize="2M
         lst = os.path.join(workdir, "cases.txt")
         with open(lst, "w") as f:
             f.write("\n".join(p for _, _, _, p in pending) + "\n")
-        prelude = "import sys\nsys.path.insert(0, %r)\nsys.path.insert(0, %r)\n" % (lib_dir, os.path.dirname(me))
-        code = prelude + "import fuzz\nfuzz.mp_main(%r, %r)\n" % (lst, good)
-        cmd = [micropython, "-X", "heapsize=%s" % heapsize, "-c", code]
+        # this file is the runner (see the end of it); lib_dir on MICROPYPATH for `import nanollm`
+        cmd = [micropython, "-X", "heapsize=%s" % heapsize, me, "run", lst, good]
+        env = dict(os.environ, MICROPYPATH=os.pathsep.join([lib_dir, ".frozen"]))
         try:
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_per_case * len(pending) + 30)
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_per_case * len(pending) + 30,
+                               env=env)
             out, err, rc = r.stdout, r.stderr, r.returncode
         except subprocess.TimeoutExpired as e:
             out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")

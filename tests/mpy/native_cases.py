@@ -1,6 +1,9 @@
-# Run under MicroPython by tests/test_native.py: every kernel of nanollm_native against
-# nanollm.kernels_py on seeded random inputs and edge cases, then bad arguments.
+# Every kernel of nanollm_native against nanollm.kernels_py on seeded random inputs and
+# edge cases, then bad arguments.
+#   micropython native_cases.py      (nanollm_native on MICROPYPATH, or built into the port)
 # Prints one "RESULT name cases failures" line per kernel and "BADARGS cases failures".
+# Run by tests/test_native.py (the dynamic .mpy module) and tests/test_firmware.py (the
+# module built into the 1.25 unix firmware).
 import sys
 from array import array
 
