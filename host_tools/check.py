@@ -40,8 +40,6 @@ NLL_TOL = {"q8_0": 0.01, "q4_0": 0.05, "q4_1": 0.05}
 # The script run under MicroPython. It writes the raw bytes of each logits array to OUT and
 # prints one line describing them, so nothing is lost to text formatting.
 MP_SCRIPT = """\
-import sys
-sys.path.insert(0, %(lib)r)
 import array
 import nanollm
 kw = %(kw)r
@@ -132,12 +130,13 @@ def run_micropython(model_path, ids, lib, mode, exe, heapsize=None, text=None, t
         out = os.path.join(tmp, "logits.bin")
         script = os.path.join(tmp, "check_runtime.py")
         with open(script, "w") as f:
-            f.write(MP_SCRIPT % {"lib": os.path.abspath(lib), "model": os.path.abspath(model_path),
+            f.write(MP_SCRIPT % {"model": os.path.abspath(model_path),
                                  "ids": [int(t) for t in ids], "out": out, "kw": runtime_kwargs(mode),
                                  "text": text})
         cmd = [exe] + (["-X", "heapsize=%s" % heapsize] if heapsize else []) + [script]
         try:
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+            env = dict(os.environ, MICROPYPATH=".frozen:" + os.path.abspath(lib))
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
         except subprocess.TimeoutExpired:
             raise gm.ToolError("micropython did not finish within %d s" % timeout)
         if r.returncode != 0:

@@ -90,8 +90,7 @@ def requantized(model, qtype):
 # ------------------------------------------------------------------ the runtime's code
 
 _MEASURE = """
-import gc, sys
-sys.path.insert(0, %r)
+import gc
 gc.collect()
 a = gc.mem_alloc()
 import nanollm
@@ -121,7 +120,8 @@ def measure_code_unix():
     mpy_lib = install.compiled_package_dir("x64")
     out = {}
     for kind, libdir in (("py", LIB), ("mpy", mpy_lib)):
-        r = subprocess.run([exe, "-c", _MEASURE % libdir], capture_output=True, text=True, timeout=60)
+        r = subprocess.run([exe, "-c", _MEASURE], capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, MICROPYPATH=".frozen:" + libdir))
         if r.returncode != 0:
             return None
         out[kind] = int(r.stdout.split()[-1])

@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from testutil import FIXTURES, LIB, ROOT, mpy_script, run_micropython_file
+from testutil import LIB, ROOT, mpy_script, run_micropython_file
 
 FW = os.path.join(ROOT, "build", "firmware")
 UNIX = os.path.join(FW, "unix", "micropython")
@@ -83,13 +83,8 @@ def test_unix_bad_arguments_raise_with_message(unix_cases):
 
 
 @pytest.fixture(scope="module")
-def q8_model(tmp_path_factory):
-    out = tmp_path_factory.mktemp("fw_model") / "gpt2_trained_q8_0.gguf"
-    r = subprocess.run([sys.executable, os.path.join(ROOT, "host_tools", "convert.py"),
-                        os.path.join(FIXTURES, "gpt2_trained"), str(out), "--outtype", "q8_0", "-q"],
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
-    return str(out)
+def q8_model(fixture_gguf):
+    return fixture_gguf("gpt2_trained", "q8_0")
 
 
 def test_unix_runtime_builtin_native_equals_viper(q8_model):

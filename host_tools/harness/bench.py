@@ -118,7 +118,6 @@ def macs_per_token(s):
 
 CHILD = r"""
 import sys, gc
-sys.path.insert(0, %(lib)r)
 try:
     import time
     clock = time.ticks_us
@@ -249,14 +248,14 @@ def natmod_dir():
 
 
 def ours_command(backend, path, ids, n_prompt, n_gen, budget_s, ctx, profile=False, heap=None):
-    script = CHILD % {"lib": LIB, "backend": "python" if backend in ("cpython", "mp-bytecode") else backend[3:],
+    script = CHILD % {"backend": "python" if backend in ("cpython", "mp-bytecode") else backend[3:],
                       "path": path, "ids": list(ids), "n_prompt": n_prompt, "n_gen": n_gen,
                       "budget_ms": budget_s * 1000.0, "ctx": ctx, "profile": profile}
     env = dict(os.environ)
     if backend == "cpython":
         return [sys.executable, "-c", script], env
     nd = natmod_dir()
-    env["MICROPYPATH"] = ".frozen" + (":" + nd if nd and backend == "mp-native" else "")
+    env["MICROPYPATH"] = ":".join([".frozen", LIB] + ([nd] if nd and backend == "mp-native" else []))
     return [MICROPYTHON, "-X", "heapsize=%s" % heap, "-c", script], env
 
 

@@ -43,14 +43,8 @@ class Tensor:
     def item(self):
         return float(self.data)
 
-    # Operator sugar; the implementations live in ops.py.
-    def __add__(self, other):
-        from . import ops
-        return ops.add(self, other)
-
-    def __matmul__(self, other):
-        from . import ops
-        return ops.matmul(self, other)
+    # Operator sugar (a + b, a @ b) is installed by ops.py, where the operations live, so
+    # this module depends on nothing of ours.
 
 
 def as_tensor(x):

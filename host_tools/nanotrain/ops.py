@@ -230,3 +230,8 @@ def sum_all(x):
 
 __all__ = ["Tensor", "add", "mul", "matmul", "matmul_t", "linear", "embedding", "layer_norm",
            "gelu", "softmax", "causal_attention", "cross_entropy", "reshape", "sum_all"]
+
+
+# Operator sugar on Tensor: a + b and a @ b.
+Tensor.__add__ = add
+Tensor.__matmul__ = matmul
