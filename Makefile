@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 # Areas add to these from their own makefile fragments (mk/*.mk, firmware/firmware.mk):
 #   APT_PACKAGES  Debian packages their builds and tests need (installed by `make sysdeps`)
 #   TEST_DEPS     targets to build before the test suite runs (cached builds)
-APT_PACKAGES := make gcc
+APT_PACKAGES := make gcc wamerican
 TEST_DEPS :=
 
 # The fragments come before any rule: make expands a rule's prerequisites when it reads
