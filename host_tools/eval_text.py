@@ -20,6 +20,8 @@ Two figures for a model:
                   settings unless --temperature/--top-k/--top-p say otherwise, from several
                   prompts and fixed seeds. The same share on the training split of --corpus
                   is printed as the ceiling.
+  distinct-2      distinct word pairs / word pairs per sample (mean): how much the text
+                  loops; a low temperature buys English words with repetition.
 
 A word still being written when generation stops (text ending in a letter) is not counted,
 nor are the prompt's own words.
@@ -108,6 +110,19 @@ def english_share(words, wordset):
     misses = Counter(w.lower() for w in words if w.lower() not in wordset)
     n = len(words)
     return ((n - sum(misses.values())) / n if n else float("nan")), n, misses
+
+
+def distinct_bigrams(samples):
+    """Mean over samples of distinct word pairs / word pairs ("distinct-2"): low when the
+    text loops. A low temperature raises the English share by repeating safe words, and
+    this figure shows that cost."""
+    ratios = []
+    for s in samples:
+        w = [x.lower() for x in WORD_RE.findall(s["text"])]
+        pairs = list(zip(w, w[1:]))
+        if pairs:
+            ratios.append(len(set(pairs)) / len(pairs))
+    return sum(ratios) / len(ratios) if ratios else float("nan")
 
 
 # --------------------------------------------------------------------------- generation
@@ -277,13 +292,16 @@ def main(argv=None):
     for s in samples:
         words += generated_words(s["prompt"], s["text"])
     share, n, misses = english_share(words, wordset)
-    res.update(english_share=share, words=n, settings=settings, runtime=runtime,
+    distinct = distinct_bigrams(samples)
+    res.update(english_share=share, words=n, distinct_2=distinct, settings=settings, runtime=runtime,
                prompts=prompts, seeds=seeds, tokens=a.tokens, samples=samples,
                top_non_words=misses.most_common(30))
     print("English words   %.1f %% of %d generated words (%s; temperature %g, top-k %d, top-p %g%s; "
           "%d prompts x seeds 1..%d, %d tokens each)"
           % (100 * share, n, runtime, settings["temperature"], settings["top_k"], settings["top_p"],
              "" if kw else ", the runtime's defaults", len(prompts), a.seeds, a.tokens))
+    print("distinct-2      %.3f (distinct word pairs / word pairs, mean over samples; lower = loops)"
+          % distinct)
     print("  not in the list: " + ", ".join("%s (%d)" % wc for wc in misses.most_common(15)))
     if not a.no_ceiling:
         c_share, c_n, c_miss = english_share(text_words(train_text), wordset)

@@ -109,3 +109,10 @@ def test_bad_input_is_one_line(tmp_path):
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "no such file" in r.stderr
     r = _run([DEFAULT_MODEL, "--words", str(tmp_path / "nowords"), "--no-loss"])
     assert r.returncode == 2 and "cannot read the word list" in r.stderr
+
+
+def test_distinct_bigrams_falls_when_text_loops():
+    fresh = [{"text": "the king will ride to the town"}]
+    loop = [{"text": "the king the king the king the king"}]
+    assert eval_text.distinct_bigrams(fresh) == 1.0
+    assert eval_text.distinct_bigrams(loop) == 2 / 7
