@@ -31,7 +31,7 @@ help:
 	@echo "make setup     install the pinned host tools and MicroPython into .venv"
 	@echo "make demo      generate text with MicroPython from the default model (PROMPT=...)"
 	@echo "make test      run every test"
-	@echo "make model     retrain the default model from scratch (25-60 min on 2 cores)"
+	@echo "make model     retrain the default model from scratch (~30 min on 2 cores)"
 	@echo "make eval-text held-out loss and English-word share of MODEL's generated text"
 	@echo "make check     compare the runtime with the numpy reference on MODEL"
 	@echo "make fixtures  rebuild tests/fixtures (needs torch + transformers, run by hand)"
@@ -64,13 +64,11 @@ test-fast: sysdeps $(STAMP) $(STAMP_DEV) data
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
 # The default model, retrained from scratch (deterministic for the seed up to float noise;
-# about 25 minutes on 2 idle cores, an hour when they are shared). Writes lib/nanollm/model.gguf;
-# see docs/training.md. Its text is held out from tinyshakespeare; the extra plays are training-only.
+# about 22-35 minutes on 2 cores). Writes lib/nanollm/model.gguf; see docs/training.md.
 model: $(STAMP) data
 	OPENBLAS_NUM_THREADS=1 $(PY) host_tools/train.py --corpus .cache/corpus/tinyshakespeare.txt \
-		--extra .cache/corpus/shakespeare_plays.txt \
 		--out .cache/model_default --layers 3 --embd 96 --heads 3 --ctx 128 --vocab 512 \
-		--steps 3000 --batch 32 --lr 3e-3 --seed 1337 --val-every 200 \
+		--steps 2400 --batch 32 --lr 3e-3 --seed 1337 --val-every 100 \
 		--gguf lib/nanollm/model.gguf --outtype q8_0
 
 # How good the model's English is: held-out loss, bits per character, and the share of
