@@ -346,3 +346,24 @@ def test_ffn_width_sets_the_feed_forward_shape(small_corpus, tmp_path):
     assert w["transformer.h.1.mlp.c_proj.weight"].shape == (48, 32)
     import gguf_model
     assert gguf_model.load_gguf(str(tmp_path / "ffn.gguf")).hparams.n_ff == 48
+
+
+def test_extra_plays_hold_none_of_the_held_out_text(corpus_path):
+    """The extra training plays (fetch_data.py plays) must not contain tinyshakespeare's
+    held-out tenth, or the default model's held-out loss would be scored on seen text.
+    They do contain its training text (the same plays): the check can tell."""
+    import subprocess
+    plays_path = os.path.join(os.path.dirname(corpus_path), "shakespeare_plays.txt")
+    if not os.path.exists(plays_path):
+        subprocess.run([sys.executable, os.path.join(HOST_TOOLS, "fetch_data.py"), "plays"], check=True)
+    with open(plays_path, encoding="utf-8") as f:
+        plays = {ln.strip() for ln in f}
+    with open(corpus_path, encoding="utf-8") as f:
+        own_train, held_out = data.split_text(f.read())
+
+    def long_lines(text):
+        return [ln.strip() for ln in text.splitlines() if len(ln.strip()) >= 40]
+    assert not [ln for ln in long_lines(held_out) if ln in plays]
+    seen = [ln for ln in long_lines(own_train) if ln in plays]
+    assert len(seen) > 0.3 * len(long_lines(own_train))
+    assert "KING:" in plays and "King." not in plays      # speaker lines rewritten
