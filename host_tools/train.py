@@ -59,6 +59,10 @@ def build_parser():
         prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     g = p.add_argument_group("data and output")
     g.add_argument("--corpus", required=True, metavar="FILE", help="UTF-8 text file to train on")
+    g.add_argument("--extra", action="append", default=[], metavar="FILE",
+                   help="more UTF-8 text for training only (repeatable): added to the training "
+                        "split of --corpus and to the text the BPE is learned from; the held-out "
+                        "split stays the last 10 %% of --corpus")
     g.add_argument("--out", required=True, metavar="DIR", help="checkpoint directory (created)")
     g.add_argument("--resume", action="store_true",
                    help="continue the run saved in --out (same data order and RNG state)")
@@ -72,6 +76,7 @@ def build_parser():
     g.add_argument("--embd", type=int, default=96, help="embedding width (default 96)")
     g.add_argument("--heads", type=int, default=3, help="attention heads (default 3)")
     g.add_argument("--ctx", type=int, default=128, help="context length (default 128)")
+    g.add_argument("--ffn", type=int, help="feed-forward width (default 4 x --embd)")
     g.add_argument("--vocab", type=int, default=512,
                    help="BPE vocabulary size incl. <|endoftext|>, 257..4096 (default 512)")
     g = p.add_argument_group("optimisation")
@@ -112,6 +117,8 @@ def build_parser():
 def check_args(a):
     if a.layers < 1 or a.embd < 1 or a.heads < 1 or a.ctx < 2:
         raise TrainError("--layers, --embd, --heads must be >= 1 and --ctx >= 2")
+    if a.ffn is not None and a.ffn < 1:
+        raise TrainError("--ffn must be >= 1")
     if a.embd % a.heads:
         raise TrainError("--embd %d is not divisible by --heads %d" % (a.embd, a.heads))
     if not bpe.MIN_VOCAB <= a.vocab <= bpe.MAX_VOCAB:
@@ -132,6 +139,8 @@ def prepare_data(a, log):
     """Tokenizer (learned or loaded) and the encoded train / held-out token arrays."""
     text = data.read_corpus(a.corpus)
     train_text, val_text = data.split_text(text)
+    for path in a.extra:    # training text only: the held-out split is the corpus's own
+        train_text += "\n" + data.read_corpus(path)
     tok_src = a.out if a.resume else a.init_from
     if tok_src is None and len(train_text.encode("utf-8")) < a.ctx + 1:
         raise TrainError("corpus %s is smaller than one context window: %d bytes of training "
@@ -289,19 +298,19 @@ def run(a, log=None):
     elif a.init_from:
         cfg, init_arrays = checkpoint.load_hf(a.init_from)
     else:
-        cfg = gpt2.Config(a.vocab, a.layers, a.embd, a.heads, a.ctx)
+        cfg = gpt2.Config(a.vocab, a.layers, a.embd, a.heads, a.ctx, n_inner=a.ffn)
 
     if a.resume or a.init_from:       # the checkpoint decides the shape
-        a.vocab, a.layers, a.embd, a.heads, a.ctx = (cfg.vocab_size, cfg.n_layer, cfg.n_embd,
-                                                     cfg.n_head, cfg.n_ctx)
+        a.vocab, a.layers, a.embd, a.heads, a.ctx, a.ffn = (cfg.vocab_size, cfg.n_layer, cfg.n_embd,
+                                                            cfg.n_head, cfg.n_ctx, cfg.n_inner)
     tok, train, val = prepare_data(a, log)
     if int(train.max()) >= cfg.vocab_size or int(val.max()) >= cfg.vocab_size:
         raise TrainError("the tokenizer produces ids beyond the model's vocab_size %d"
                          % cfg.vocab_size)
     log("corpus %s: %d training tokens, %d held-out tokens; model %s: %d parameters"
         % (a.corpus, len(train), len(val),
-           "L%d E%d H%d ctx%d V%d" % (cfg.n_layer, cfg.n_embd, cfg.n_head, cfg.n_ctx,
-                                      cfg.vocab_size), gpt2.n_params(cfg)))
+           "L%d E%d H%d F%d ctx%d V%d" % (cfg.n_layer, cfg.n_embd, cfg.n_head, cfg.n_inner,
+                                          cfg.n_ctx, cfg.vocab_size), gpt2.n_params(cfg)))
 
     rng_init = np.random.default_rng(a.seed)
     params = gpt2.init_params(cfg, rng_init)

@@ -4,8 +4,12 @@
 #   make check      the runtime against the numpy reference on MODEL
 #   make fixtures   rebuild tests/fixtures (needs torch + transformers; run by hand)
 #   make tables     regenerate lib/nanollm/tables.py and unicode_ranges.py
+#   make eval-text  held-out loss and the English-word share of MODEL's generated text
 
-.PHONY: data model check fixtures tables
+# host_tools/eval_text.py scores generated words against Debian's word list
+APT_PACKAGES += wamerican
+
+.PHONY: data model check fixtures tables eval-text
 
 ##@ Models and data
 
@@ -19,6 +23,11 @@ model: $(STAMP) $(STAMP_PATHS) data ## retrain the default model from scratch (~
 		--out .cache/model_default --layers 3 --embd 96 --heads 3 --ctx 128 --vocab 512 \
 		--steps 2400 --batch 32 --lr 3e-3 --seed 1337 --val-every 100 \
 		--gguf lib/nanollm/model.gguf --outtype q8_0
+
+# How good the model's English is: held-out loss, bits per character, and the share of
+# English words the runtime writes at its default settings (host_tools/eval_text.py)
+eval-text: $(STAMP) $(STAMP_PATHS) data ## held-out loss and English-word share of MODEL's generated text
+	$(PY) host_tools/eval_text.py $(MODEL)
 
 check: $(STAMP) $(STAMP_PATHS) ## compare the runtime with the numpy reference on MODEL
 	$(PY) host_tools/check.py $(MODEL)

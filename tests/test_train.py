@@ -307,3 +307,57 @@ def test_forward_matches_device_runtime(trained_dir, tmp_path):
     assert dev.shape == ours.shape
     print("\ndevice runtime vs trainer: max |logit difference| %.2e" % np.abs(dev - ours).max())
     assert np.abs(dev - ours).max() < 1e-4
+
+
+# ----------------------------------------------------------------------------- --extra, --ffn
+
+def test_extra_text_is_trained_on_but_never_held_out(small_corpus, tmp_path):
+    """--extra adds training text (and BPE text); the held-out split stays the corpus's own."""
+    extra = tmp_path / "extra.txt"
+    extra.write_text("Zebras quietly zigzag.\n" * 400, encoding="utf-8")
+    a = train.build_parser().parse_args(["--corpus", small_corpus, "--out", str(tmp_path / "o"),
+                                         "--extra", str(extra)] + TINY)
+    os.makedirs(a.out)
+    tok, tr, val = train.prepare_data(a, log=lambda s: None)
+    with open(small_corpus, encoding="utf-8") as f:
+        own_train, own_val = data.split_text(f.read())
+    assert tok.decode([int(t) for t in val]) == own_val
+    assert "Zebras quietly zigzag" in tok.decode([int(t) for t in tr])
+    assert "Zebras" not in tok.decode([int(t) for t in val])
+    # the BPE learned from the extra text too: its repeated words became tokens
+    assert len(tok.encode("Zebras quietly zigzag.").ids) < 8
+
+
+def test_ffn_width_sets_the_feed_forward_shape(small_corpus, tmp_path):
+    out = str(tmp_path / "ffn")
+    assert train.main(["--corpus", small_corpus, "--out", out, "--steps", "2", "--val-every", "2",
+                       "--ffn", "48", "--gguf", str(tmp_path / "ffn.gguf"), "--outtype", "f32"]
+                      + TINY) == 0
+    with open(os.path.join(out, "config.json")) as f:
+        assert json.load(f)["n_inner"] == 48
+    w = load_file(os.path.join(out, "model.safetensors"))
+    assert w["transformer.h.0.mlp.c_fc.weight"].shape == (32, 48)
+    assert w["transformer.h.1.mlp.c_proj.weight"].shape == (48, 32)
+    import gguf_model
+    assert gguf_model.load_gguf(str(tmp_path / "ffn.gguf")).hparams.n_ff == 48
+
+
+def test_extra_plays_hold_none_of_the_held_out_text(corpus_path):
+    """The extra training plays (fetch_data.py plays) must not contain tinyshakespeare's
+    held-out tenth, or the default model's held-out loss would be scored on seen text.
+    They do contain its training text (the same plays): the check can tell."""
+    import subprocess
+    plays_path = os.path.join(os.path.dirname(corpus_path), "shakespeare_plays.txt")
+    if not os.path.exists(plays_path):
+        subprocess.run([sys.executable, os.path.join(HOST_TOOLS, "fetch_data.py"), "plays"], check=True)
+    with open(plays_path, encoding="utf-8") as f:
+        plays = {ln.strip() for ln in f}
+    with open(corpus_path, encoding="utf-8") as f:
+        own_train, held_out = data.split_text(f.read())
+
+    def long_lines(text):
+        return [ln.strip() for ln in text.splitlines() if len(ln.strip()) >= 40]
+    assert not [ln for ln in long_lines(held_out) if ln in plays]
+    seen = [ln for ln in long_lines(own_train) if ln in plays]
+    assert len(seen) > 0.3 * len(long_lines(own_train))
+    assert "KING:" in plays and "King." not in plays      # speaker lines rewritten

@@ -1,11 +1,15 @@
 """The browser playground (web/): the nanollm package on MicroPython's WebAssembly port, in
 headless Chromium (Debian's chromium, driven by npm playwright-core).
 
-`make playground` builds the site into build/web (a TEST_DEPS prerequisite of `make test`).
+`make playground` builds the site into build/web (a TEST_DEPS prerequisite of `make test`),
+with the port that has the C kernels built in (`make wasm`) and npm's port as the fallback.
 The test serves it on a free port of 127.0.0.1, types a prompt, clicks Generate, waits for the
 tokens, and checks the text equals what the unix MicroPython prints for the same prompt and
-settings; then a file that isn't a GGUF, a prompt longer than the context, Stop, and the same
-run again. It saves the screenshot to docs/playground.png.
+settings; then a file that isn't a GGUF, a prompt longer than the context, Stop, the same run
+again, a longer run for tokens/s, the 6-layer 256-wide q8_0 model `make bench` uses (7 MB,
+loaded from disk with progress shown), and the fallback port (?kernels=python). It saves the
+screenshot to docs/playground.png and prints the speeds, with pytest -s, as
+`playground: N tokens/s (KERNELS)`.
 """
 import ast
 import functools
@@ -27,6 +31,11 @@ PROMPT = "Once upon a time"
 SETTINGS = {"max_new_tokens": 20, "temperature": 0.8, "top_k": 40, "top_p": 0.95, "seed": 42}
 AGAIN_TOKENS = 4
 EMPTY_TOKENS = 3
+SPEED_TOKENS = 100  # the default model's context is 128: prompt + 100 fit
+BIG_TOKENS = 30
+# the model of `make bench`'s middle row (host_tools/harness/bench.py RANDOM["mid"], same file name)
+BIG_SHAPE = dict(layers=6, embd=256, heads=4, vocab=8192, ctx=256)
+BIG_MODEL = os.path.join(ROOT, ".cache", "bench", "random-mid-6L-256E-8192V-q8_0.gguf")
 MAXFILE = 100000  # the page's file size limit in the test (?maxfile=): the model is over it
 
 pytestmark = pytest.mark.slow
@@ -71,6 +80,17 @@ def unix_reference(model, tmp):
     return {"text": text, "short": short, "empty": empty, "n_ctx": int(lines[-1].split()[1])}
 
 
+def big_model():
+    """The 6-layer 256-wide q8_0 random-weight model (made once, shared with make bench)."""
+    if not os.path.exists(BIG_MODEL):
+        from gen import make_random_gpt2
+        os.makedirs(os.path.dirname(BIG_MODEL), exist_ok=True)
+        s = BIG_SHAPE
+        make_random_gpt2.make_model(BIG_MODEL, s["layers"], s["embd"], s["heads"], s["vocab"], s["ctx"],
+                                    outtype="q8_0", seed=1, log=lambda *a: None)
+    return BIG_MODEL
+
+
 @pytest.fixture(scope="module")
 def browser_run(server, tmp_path_factory):
     chromium = chromium_path()
@@ -87,7 +107,8 @@ def browser_run(server, tmp_path_factory):
         "url": server, "chromium": chromium, "screenshot": shot, "prompt": PROMPT, "settings": SETTINGS,
         "min_tokens": 20, "long_prompt": " ".join(["hello"] * (ref["n_ctx"] + 16)), "stop_test": True,
         "maxfile": MAXFILE, "big_file": model, "user_model": user_model, "empty_tokens": EMPTY_TOKENS,
-        "again_tokens": AGAIN_TOKENS, "timeout_ms": 300000,
+        "again_tokens": AGAIN_TOKENS, "speed_tokens": SPEED_TOKENS, "big_model": big_model(),
+        "big_model_tokens": BIG_TOKENS, "fallback_tokens": AGAIN_TOKENS, "timeout_ms": 300000,
     }
     cfg_path = tmp / "cfg.json"
     cfg_path.write_text(json.dumps(cfg))
@@ -99,7 +120,21 @@ def browser_run(server, tmp_path_factory):
         os.makedirs(os.path.dirname(SCREENSHOT), exist_ok=True)
         shutil.copy(shot, SCREENSHOT)
     print("browser:", json.dumps(out["steps"].get("generate", {}), indent=1))
+    # the figures the page showed (#tps: generated tokens / time after the prompt)
+    speed = out["steps"].get("speed", {})
+    big = out["steps"].get("big_model", {}).get("run", {})
+    fb = out["steps"].get("fallback", {}).get("run", {})
+    print("playground: %s tokens/s (%s)" % (speed.get("tps"), kernels_of(speed.get("model", ""))))
+    print("playground: %s tokens/s (%s), 6-layer 256-wide q8_0, %d tokens; load %s ms"
+          % (big.get("tps"), kernels_of(big.get("model", "")), big.get("tokens", 0),
+             out["steps"].get("big_model", {}).get("load_ms")))
+    print("playground: %s tokens/s (%s), fallback port, %d tokens" % (fb.get("tps"), kernels_of(fb.get("model", "")),
+                                                                    fb.get("tokens", 0)))
     return out, ref, shot
+
+
+def kernels_of(model_info):
+    return model_info.split("kernels: ")[-1].split(" ")[0] if "kernels: " in model_info else "?"
 
 
 def test_page_loads_the_runtime_in_wasm(browser_run):
@@ -108,8 +143,37 @@ def test_page_loads_the_runtime_in_wasm(browser_run):
     load = out["steps"]["load"]
     assert load["status"] == "ready", load
     assert "Emscripten" in load["runtime"] and "MicroPython" in load["runtime"]
-    # the wasm port has no viper: the runtime picked its plain Python kernels by itself
-    assert "kernels: python" in load["model"], load["model"]
+    # the port built with nanollm_native started, and the runtime picked the C kernels itself
+    assert "nanollm's C kernels" in load["runtime"], load["runtime"]
+    assert "kernels: native" in load["model"], load["model"]
+
+
+def test_fallback_port_runs_the_plain_kernels(browser_run):
+    out, ref, _ = browser_run
+    fb = out["steps"]["fallback"]
+    assert fb["status"] == "ready", fb
+    assert "npm package" in fb["runtime"], fb["runtime"]
+    # npm's port has no viper and no native module: the plain Python kernels, the same text
+    assert "kernels: python" in fb["model"], fb["model"]
+    assert fb["run"]["status"] == "done" and fb["run"]["text"] == ref["short"], (fb["run"], ref["short"])
+
+
+def test_longer_run_with_the_c_kernels(browser_run):
+    out, _, _ = browser_run
+    sp = out["steps"]["speed"]
+    assert sp["status"] == "done" and sp["tokens"] == SPEED_TOKENS, sp
+    assert "kernels: native" in sp["model"] and sp["tps"] > 0, sp
+
+
+def test_big_model_loads_with_progress_and_generates(browser_run):
+    out, _, _ = browser_run
+    b = out["steps"]["big_model"]
+    assert b["status"] == "ready" and b["message"] == "", b
+    assert "6 layers, width 256" in b["model"] and "vocabulary 8192" in b["model"], b["model"]
+    # the stages of the load were shown, with the file's size
+    assert any("nanollm.load" in t and "MB" in t for t in b["progress"]), b["progress"]
+    r = b["run"]
+    assert r["status"] == "done" and r["tokens"] == BIG_TOKENS and r["tps"] > 0, r
 
 
 def test_same_text_as_unix_micropython(browser_run):

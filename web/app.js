@@ -3,10 +3,17 @@
 // stays responsive whatever MicroPython is doing.
 
 const $ = (id) => document.getElementById(id);
-const HEAPSIZE = Number(new URLSearchParams(location.search).get("heap")) || 64 * 1024 * 1024;
+const PARAMS = new URLSearchParams(location.search);
+// MicroPython's heap to start with; both ports add heap areas as a model needs them, so a
+// small start keeps the heap walks of gc.mem_alloc() (the heap shown) short
+const HEAPSIZE = Number(PARAMS.get("heap")) || 4 * 1024 * 1024;
+// ?kernels=python: skip the port with the C kernels (to compare, or if it misbehaves)
+const KERNELS = PARAMS.get("kernels") === "python" ? "python" : "any";
+// ?model=URL: start with another GGUF served from the same site instead of the default one
+const MODEL_URL = PARAMS.get("model");
 // Files above this are refused before reading: MicroPython's filesystem in the worker keeps
 // a copy, the page keeps one to restart the worker after Stop, and the heap holds the weights.
-const MAX_FILE = Number(new URLSearchParams(location.search).get("maxfile")) || 256 * 1024 * 1024;
+const MAX_FILE = Number(PARAMS.get("maxfile")) || 256 * 1024 * 1024;
 
 let manifest = null;
 let worker = null;
@@ -30,6 +37,31 @@ function message(text, kind = "error") {
 }
 
 function kb(n) { return (n / 1024).toFixed(n < 10240 ? 1 : 0) + " KB"; }
+function mb(n) { return (n / 1048576).toFixed(1) + " MB"; }
+
+// Loading a model of tens of MB takes seconds: show each stage, with the bytes so far
+let progressStart = 0;
+let progressTimer = null;
+function showProgress(stage, done, total) {
+  const box = $("progress");
+  if (stage === null) {
+    box.hidden = true;
+    clearInterval(progressTimer);
+    progressTimer = null;
+    return;
+  }
+  if (box.hidden) {
+    progressStart = performance.now();
+    progressTimer = setInterval(() => {
+      $("progress-time").textContent = ((performance.now() - progressStart) / 1000).toFixed(1) + " s";
+    }, 100);
+  }
+  box.hidden = false;
+  const bar = $("progress-bar");
+  if (total > 0 && done > 0) { bar.max = total; bar.value = done; } else bar.removeAttribute("value");
+  $("progress-text").textContent = total > 0 && done > 0 ? `${stage}: ${mb(done)} of ${mb(total)}` :
+    total > 0 ? `${stage} (${mb(total)})` : stage;
+}
 
 function setBusy(b) {
   busy = b;
@@ -52,7 +84,8 @@ function startWorker(m) {
     ev.preventDefault();
     crashed(ev.message || "the interpreter's worker failed");
   };
-  const msg = { cmd: "init", heapsize: HEAPSIZE, model: { name: m.name } };
+  showProgress("starting MicroPython", 0, 0);
+  const msg = { cmd: "init", heapsize: HEAPSIZE, kernels: KERNELS, model: { name: m.name } };
   if (m.buffer) msg.model.buffer = m.buffer.slice(0);
   else msg.model.url = m.url;
   w.postMessage(msg);
@@ -78,8 +111,15 @@ function showModel(info, name) {
 function onWorker(d) {
   if (d.type === "log") {
     console.log("[micropython]", d.text);
+  } else if (d.type === "progress") {
+    showProgress(d.stage, d.done, d.total);
   } else if (d.type === "ready" || d.type === "loaded") {
-    if (d.type === "ready") $("runtime").textContent = `Running on ${d.version} (WebAssembly), npm package ${manifest.micropython_webassembly}.`;
+    showProgress(null);
+    if (d.type === "ready") {
+      $("runtime").textContent = `Running on ${d.version} (WebAssembly): ${d.port}.`;
+      for (const n of d.notes || []) console.warn("[playground]", n);
+      if (d.notes && d.notes.length) $("runtime").textContent += ` (${d.notes.join("; ")})`;
+    }
     setBusy(false);
     setStatus("ready");
     if (d.res.ok) {
@@ -117,6 +157,7 @@ function onWorker(d) {
   } else if (d.type === "plan") {
     showBoards(d.boards);
   } else if (d.type === "error") {
+    showProgress(null);
     setBusy(false);
     setStatus("error");
     message(`${d.cmd}: ${d.message}`);
@@ -218,9 +259,11 @@ async function loadFile(file) {
     return;
   }
   let buffer;
+  showProgress("reading " + file.name, 0, file.size);
   try {
     buffer = await file.arrayBuffer();
   } catch (e) {
+    showProgress(null);
     message(`Could not read ${file.name}: ${e.message}`);
     return;
   }
@@ -228,6 +271,7 @@ async function loadFile(file) {
   setBusy(true);
   $("stop").disabled = true;
   setStatus("loading");
+  showProgress("sending " + file.name + " to the interpreter", 0, file.size);
   worker.postMessage({ cmd: "load", name: file.name, buffer: buffer.slice(0) });
 }
 
@@ -243,7 +287,7 @@ async function main() {
     return;
   }
   defaultModel = { name: manifest.model.name, url: manifest.model.url };
-  model = defaultModel;
+  model = MODEL_URL ? { name: decodeURIComponent(MODEL_URL.split("/").pop()) || "model.gguf", url: MODEL_URL } : defaultModel;
   startWorker(model);
 }
 

@@ -74,10 +74,23 @@ def load(path):
     return json.dumps({"ok": True, "info": _info(m)})
 
 
+_heap = [0, None]  # heap in use as last measured, ticks then
+
+
+def _heap_now(now):
+    # gc.mem_alloc() walks the whole heap's allocation table: about 40 ms for a 64 MB heap
+    # on WebAssembly, more than a token takes. Measured at most twice a second.
+    if _heap[1] is None or time.ticks_diff(now, _heap[1]) >= 500:
+        _heap[0] = gc.mem_alloc()
+        _heap[1] = now
+    return _heap[0]
+
+
 def _piece(s):
     gen = _st[0] - _st[1] + 1  # the token of this piece is sampled, not yet forwarded
-    ms = time.ticks_diff(time.ticks_ms(), _st[2]) if _st[0] >= _st[1] else 0
-    pgjs.piece(s, gen, gc.mem_alloc(), ms)
+    now = time.ticks_ms()
+    ms = time.ticks_diff(now, _st[2]) if _st[0] >= _st[1] else 0
+    pgjs.piece(s, gen, _heap_now(now), ms)
 
 
 def run(prompt, max_new_tokens, temperature, top_k, top_p, seed):

@@ -511,7 +511,7 @@ def write_report(res, meta, out_md, out_png):
         L.append("")
         L.append("What would close most of the gap (changes for the owners of firmware/ and lib/nanollm, not made here):")
         L.append("")
-        L.append("1. The x64 .mpy is compiled with `-O2` for baseline x86-64 (SSE2, firmware/firmware.mk "
+        L.append("1. The x64 .mpy is compiled with `-O2` for baseline x86-64 (SSE2, mk/native.mk "
                  "NATIVE_CFLAGS): `dot_q8` (int8 x int16, 32 per block) runs scalar. Sign-extending the "
                  "weights to int16 and using `pmaddwd` (SSE2, 4 MACs per instruction; 16 with AVX2 "
                  "`vpmaddwd`) keeps the integer result bit-identical (the sums are exact in int32). "

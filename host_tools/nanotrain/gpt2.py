@@ -14,12 +14,14 @@ from .autodiff import Tensor
 
 class Config:
     def __init__(self, vocab_size, n_layer, n_embd, n_head, n_ctx, layer_norm_epsilon=1e-5,
-                 bos_token_id=None, eos_token_id=None):
+                 bos_token_id=None, eos_token_id=None, n_inner=None):
         self.vocab_size = int(vocab_size)
         self.n_layer = int(n_layer)
         self.n_embd = int(n_embd)
         self.n_head = int(n_head)
         self.n_ctx = int(n_ctx)
+        # feed-forward width; GPT-2's is 4 * n_embd (written as n_inner null in config.json)
+        self.n_inner = 4 * self.n_embd if n_inner is None else int(n_inner)
         self.layer_norm_epsilon = float(layer_norm_epsilon)
         self.bos_token_id = vocab_size - 1 if bos_token_id is None else int(bos_token_id)
         self.eos_token_id = vocab_size - 1 if eos_token_id is None else int(eos_token_id)
@@ -37,7 +39,7 @@ class Config:
             "n_embd": self.n_embd,
             "n_layer": self.n_layer,
             "n_head": self.n_head,
-            "n_inner": None,
+            "n_inner": None if self.n_inner == 4 * self.n_embd else self.n_inner,
             "activation_function": "gelu_new",
             "layer_norm_epsilon": self.layer_norm_epsilon,
             "resid_pdrop": 0.0,
@@ -53,10 +55,9 @@ class Config:
 
     @classmethod
     def from_hf(cls, d):
-        if d.get("n_inner") not in (None, 4 * d["n_embd"]):
-            raise ValueError("only n_inner = 4 * n_embd is supported")
         return cls(d["vocab_size"], d["n_layer"], d["n_embd"], d["n_head"], d["n_positions"],
-                   d.get("layer_norm_epsilon", 1e-5), d.get("bos_token_id"), d.get("eos_token_id"))
+                   d.get("layer_norm_epsilon", 1e-5), d.get("bos_token_id"), d.get("eos_token_id"),
+                   d.get("n_inner"))
 
     def __repr__(self):
         return "Config(%s)" % json.dumps(self.to_hf())
@@ -64,7 +65,7 @@ class Config:
 
 def param_shapes(cfg):
     """Ordered {HF name: shape} of every trainable tensor."""
-    V, E, C = cfg.vocab_size, cfg.n_embd, cfg.n_ctx
+    V, E, C, F = cfg.vocab_size, cfg.n_embd, cfg.n_ctx, cfg.n_inner
     s = {"transformer.wte.weight": (V, E), "transformer.wpe.weight": (C, E)}
     for i in range(cfg.n_layer):
         h = "transformer.h.%d." % i
@@ -76,9 +77,9 @@ def param_shapes(cfg):
         s[h + "attn.c_proj.bias"] = (E,)
         s[h + "ln_2.weight"] = (E,)
         s[h + "ln_2.bias"] = (E,)
-        s[h + "mlp.c_fc.weight"] = (E, 4 * E)
-        s[h + "mlp.c_fc.bias"] = (4 * E,)
-        s[h + "mlp.c_proj.weight"] = (4 * E, E)
+        s[h + "mlp.c_fc.weight"] = (E, F)
+        s[h + "mlp.c_fc.bias"] = (F,)
+        s[h + "mlp.c_proj.weight"] = (F, E)
         s[h + "mlp.c_proj.bias"] = (E,)
     s["transformer.ln_f.weight"] = (E,)
     s["transformer.ln_f.bias"] = (E,)

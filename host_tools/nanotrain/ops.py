@@ -127,12 +127,31 @@ def gelu(x):
     """GELU, tanh form: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))  (GPT-2's gelu_new)."""
     x = as_tensor(x)
     d = x.data
-    t = np.tanh(GELU_C * (d + 0.044715 * d * d * d))
-    y = 0.5 * d * (1.0 + t)
+    # in place where possible: these are the largest activations (4 x width per token)
+    d2 = d * d
+    t = d2 * 0.044715
+    t += 1.0
+    t *= d
+    t *= GELU_C
+    np.tanh(t, out=t)
+    y = t + 1.0
+    y *= d
+    y *= 0.5
 
     def back(g):
-        dy = 0.5 * (1.0 + t) + 0.5 * d * (1.0 - t * t) * GELU_C * (1.0 + 3 * 0.044715 * d * d)
-        return (g * dy,)
+        # dy/dx = 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
+        s = t * t
+        np.subtract(1.0, s, out=s)
+        s *= d
+        s *= 0.5 * GELU_C
+        u = d2 * (3 * 0.044715)
+        u += 1.0
+        s *= u
+        u = t * 0.5
+        u += 0.5
+        s += u
+        s *= g
+        return (s,)
     return make_result(y, (x,), back)
 
 
@@ -167,24 +186,42 @@ def causal_attention(qkv, n_head):
     # (B, T, 3, H, D) -> (3, B, H, T, D)
     parts = qkv.data.reshape(B, T, 3, n_head, D).transpose(2, 0, 3, 1, 4)
     q, k, v = parts[0], parts[1], parts[2]
-    s = (q @ k.transpose(0, 1, 3, 2)) * np.asarray(scale, dtype=qkv.dtype)
-    mask = np.triu(np.ones((T, T), dtype=bool), 1)
-    s[..., mask] = -np.inf
-    p = _softmax(s, -1)
+    s = q @ k.transpose(0, 1, 3, 2)
+    s *= np.asarray(scale, dtype=qkv.dtype)
+    s += _causal_mask(T, s.dtype)              # -inf above the diagonal
+    # softmax in place: (B, H, T, T) is the largest array of the step
+    s -= s.max(axis=-1, keepdims=True)
+    np.exp(s, out=s)
+    s /= s.sum(axis=-1, keepdims=True)
+    p = s
     o = p @ v                                   # (B, H, T, D)
     out = o.transpose(0, 2, 1, 3).reshape(B, T, E)
 
     def back(g):
         go = g.reshape(B, T, n_head, D).transpose(0, 2, 1, 3)     # (B, H, T, D)
         gv = p.transpose(0, 1, 3, 2) @ go
-        gp = go @ v.transpose(0, 1, 3, 2)
-        gs = p * (gp - (gp * p).sum(axis=-1, keepdims=True))
+        gs = go @ v.transpose(0, 1, 3, 2)                         # d loss / d p
+        gs -= (gs * p).sum(axis=-1, keepdims=True)
+        gs *= p
         gs *= np.asarray(scale, dtype=g.dtype)
         gq = gs @ k
         gk = gs.transpose(0, 1, 3, 2) @ q
         gqkv = np.stack([gq, gk, gv])                             # (3, B, H, T, D)
         return (gqkv.transpose(1, 3, 0, 2, 4).reshape(B, T, E3),)
     return make_result(out, (qkv,), back)
+
+
+_MASKS = {}
+
+
+def _causal_mask(T, dtype):
+    """(T, T) additive mask: 0 on and below the diagonal, -inf above (cached per size)."""
+    key = (T, np.dtype(dtype).str)
+    m = _MASKS.get(key)
+    if m is None:
+        m = np.where(np.triu(np.ones((T, T), dtype=bool), 1), -np.inf, 0.0).astype(dtype)
+        _MASKS[key] = m
+    return m
 
 
 def cross_entropy(logits, targets):

@@ -64,6 +64,17 @@ def _fresh_seed():
     return int(time.time() * 1e6)
 
 
+class _Q16View:
+    """Float logits read as Q16 integers (the float path); the integer path needs no view."""
+
+    def __init__(self, logits, scale):
+        self.logits = logits
+        self.scale = scale
+
+    def __getitem__(self, i):
+        return int(self.logits[i] * self.scale)
+
+
 class Sampler:
     """Settings checked once; sample(logits) per token."""
 
@@ -96,58 +107,80 @@ class Sampler:
             while (n_vocab << 16) >> sh >= 1 << 30:  # keep the total below 2**30
                 sh += 1
             self.p_shift = sh
-
-    def _logit(self, logits, i):
-        v = logits[i]
-        return int(v * self.to_q16) if self.to_q16 is not None else v
+            self._cnt = 0  # candidates of the last call (their p entries are set)
 
     def sample(self, logits):
+        # the integer path's logits are Q16 already; float logits are converted as they are read
+        lg = logits if self.to_q16 is None else _Q16View(logits, self.to_q16)
         try:
-            return self._sample(logits)
+            return self._sample(lg)
         except (ValueError, OverflowError):  # int() of a NaN or inf logit (float path)
             raise NanoLLMError("the model produced NaN or infinite logits: its weights are corrupt or out of range")
 
-    def _sample(self, logits):
+    def _sample(self, lg):
         n = self.n_vocab
-        best = 0
-        bv = self._logit(logits, 0)
-        for i in range(1, n):
-            v = self._logit(logits, i)
-            if v > bv:
-                bv = v
-                best = i
-        if self.greedy:
-            return best
-        p = self.p
-        for i in range(n):
-            p[i] = 0
-        # candidates: the top_k largest, or all
         k = self.top_k
-        if k:
-            top = self.top
-            cnt = 0
+        if self.greedy or not k:
+            best = 0
+            bv = lg[0]
+            for i in range(1, n):
+                v = lg[i]
+                if v > bv:
+                    bv = v
+                    best = i
+            if self.greedy:
+                return best
+        p = self.p
+        top = self.top
+        # p is zero outside the previous call's candidates: clear just those (a call that raised
+        # may have left them set), not all n_vocab entries
+        for c in range(self._cnt):
+            p[top[c]] = 0
+        self._cnt = 0
+        if not k:
             for i in range(n):
-                v = self._logit(logits, i)
-                if cnt < k:
-                    j = cnt
-                    cnt += 1
-                elif v > self._logit(logits, top[k - 1]):
-                    j = k - 1
-                else:
-                    continue
-                while j > 0 and self._logit(logits, top[j - 1]) < v:
-                    top[j] = top[j - 1]
-                    j -= 1
-                top[j] = i
-            for c in range(cnt):
-                i = top[c]
-                p[i] = self._weight(bv - self._logit(logits, i))
-        else:
+                p[i] = 0
+            total = 0
             for i in range(n):
-                p[i] = self._weight(bv - self._logit(logits, i))
-        total = 0
+                w = self._weight(bv - lg[i])
+                p[i] = w
+                total += w
+            return self._draw(p, n, 0, n, total, best)
+        # the top_k largest, in descending order (ties: lower index first, as the argmax);
+        # tv is the smallest kept value once the list is full
+        cnt = 0
+        tv = 0
         for i in range(n):
-            total += p[i]
+            v = lg[i]
+            if cnt < k:
+                j = cnt
+                cnt += 1
+            elif v > tv:
+                j = k - 1
+            else:
+                continue
+            while j > 0 and lg[top[j - 1]] < v:
+                top[j] = top[j - 1]
+                j -= 1
+            top[j] = i
+            if cnt == k:
+                tv = lg[top[k - 1]]
+        self._cnt = cnt
+        best = top[0]
+        bv = lg[best]
+        total = 0
+        for c in range(cnt):
+            i = top[c]
+            w = self._weight(bv - lg[i])
+            p[i] = w
+            total += w
+        return self._draw(p, n, k, cnt, total, best)
+
+    def _draw(self, p, n, k, cnt, total, best):
+        # Only the cnt candidates (top[0:cnt], or every token when k is 0) have weight:
+        # top-p's search and sums run over them alone. The draw walks p in token order,
+        # so which token is drawn does not depend on the candidates' order.
+        top = self.top
         if self.top_p_q16 < 65536:
             # smallest threshold set whose mass reaches top_p: binary search on p itself
             want = (total >> 16) * self.top_p_q16 + (((total & 65535) * self.top_p_q16) >> 16)
@@ -156,15 +189,17 @@ class Sampler:
             while lo < hi:
                 mid = (lo + hi + 1) >> 1
                 mass = 0
-                for i in range(n):
-                    if p[i] >= mid:
-                        mass += p[i]
+                for c in range(cnt):
+                    w = p[top[c] if k else c]
+                    if w >= mid:
+                        mass += w
                 if mass >= want:
                     lo = mid
                 else:
                     hi = mid - 1
             total = 0
-            for i in range(n):
+            for c in range(cnt):
+                i = top[c] if k else c
                 if p[i] < lo:
                     p[i] = 0
                 total += p[i]

@@ -5,7 +5,8 @@
 //   node web/tests/drive.mjs CONFIG.json
 // CONFIG: {url, chromium, screenshot, prompt, settings: {max_new_tokens, temperature, top_k,
 //          top_p, seed}, min_tokens, long_prompt, maxfile, big_file, user_model, empty_tokens,
-//          stop_test, again_tokens, timeout_ms}
+//          stop_test, again_tokens, speed_tokens, big_model, big_model_tokens, fallback_tokens,
+//          timeout_ms}
 import { chromium } from "playwright-core";
 import fs from "fs";
 
@@ -38,17 +39,22 @@ try {
 
   // 1. the main run: type, Generate, watch it stream, wait for the end
   await setSettings(cfg.prompt);
+  // streaming: every state the output passes through, recorded in the page as it changes
+  // (with the C kernels 20 tokens take a fraction of a second: polling would miss them)
+  await page.evaluate(() => {
+    window.seenOutputs = new Set();
+    new MutationObserver(() => window.seenOutputs.add(document.getElementById("out-gen").textContent))
+      .observe(document.getElementById("out-gen"), { childList: true, characterData: true, subtree: true });
+  });
   const t0 = Date.now();
   await page.click("#generate");
-  // streaming: sample the output while it grows; the page must answer while MicroPython works
-  const seen = new Set();
+  // the page must answer while MicroPython works
   let responsiveMax = 0;
   while (true) {
     const t = Date.now();
     const s = await page.evaluate(() => [document.body.dataset.status, document.getElementById("out-gen").textContent,
       Number(document.getElementById("tokens").textContent)]);
     responsiveMax = Math.max(responsiveMax, Date.now() - t);
-    seen.add(s[1]);
     if (s[0] !== "generating") break;
     if (Date.now() - t0 > T) throw new Error("generation did not finish in time");
     await page.waitForTimeout(100);
@@ -60,7 +66,8 @@ try {
     status: await status(), text: await page.locator("#out-gen").textContent(),
     tokens: Number(await page.locator("#tokens").textContent()), tps: await page.locator("#tps").textContent(),
     heap: await page.locator("#heap").textContent(), gen_ms: Number(await page.evaluate(() => document.body.dataset.genMs)),
-    wall_ms: Date.now() - t0, distinct_partial_outputs: seen.size, slowest_page_answer_ms: responsiveMax,
+    wall_ms: Date.now() - t0, distinct_partial_outputs: await page.evaluate(() => window.seenOutputs.size),
+    slowest_page_answer_ms: responsiveMax,
     message: await page.locator("#message").textContent(),
     board_rows: await page.locator("#boards tbody tr").count(),
     board_verdict: await page.locator("#board-verdict").textContent(),
@@ -130,6 +137,47 @@ try {
   await waitStatus(["done", "error"]);
   out.steps.again = { status: await status(), text: await page.locator("#out-gen").textContent(),
     message: await page.locator("#message").textContent() };
+
+  // 6. tokens/s over a longer run of the same model (the figure the page shows)
+  const timedRun = async (tokens) => {
+    await setSettings(cfg.prompt);
+    await page.fill("#max_new_tokens", String(tokens));
+    await page.click("#generate");
+    await waitStatus(["done", "error"]);
+    return { status: await status(), tokens: Number(await page.locator("#tokens").textContent()),
+      tps: Number(await page.locator("#tps").textContent()), gen_ms: Number(await page.evaluate(() => document.body.dataset.genMs)),
+      model: await page.locator("#model-info").textContent(), message: await page.locator("#message").textContent(),
+      text: await page.locator("#out-gen").textContent() };
+  };
+  if (cfg.speed_tokens) out.steps.speed = await timedRun(cfg.speed_tokens);
+
+  // 7. a model of several MB from disk: the load shows its progress, then it generates
+  if (cfg.big_model) {
+    const t1 = Date.now();
+    await page.setInputFiles("#file", cfg.big_model);
+    await waitStatus(["loading"]);
+    const texts = new Set();
+    while (true) {
+      const s = await page.evaluate(() => [document.body.dataset.status, document.getElementById("progress").hidden,
+        document.getElementById("progress-text").textContent]);
+      if (!s[1]) texts.add(s[2]);
+      if (s[0] !== "loading") break;
+      if (Date.now() - t1 > T) throw new Error("the big model did not load in time");
+      await page.waitForTimeout(20);
+    }
+    out.steps.big_model = { status: await status(), load_ms: Date.now() - t1, progress: [...texts],
+      model: await page.locator("#model-info").textContent(), message: await page.locator("#message").textContent() };
+    if (out.steps.big_model.status === "ready") Object.assign(out.steps.big_model, { run: await timedRun(cfg.big_model_tokens || 30) });
+  }
+
+  // 8. the fallback: npm's port, where the runtime picks its plain Python kernels
+  if (cfg.fallback_tokens) {
+    await page.goto(cfg.url + "?kernels=python");
+    await waitStatus(["ready", "error"]);
+    out.steps.fallback = { status: await status(), runtime: await page.locator("#runtime").textContent(),
+      model: await page.locator("#model-info").textContent() };
+    if (out.steps.fallback.status === "ready") Object.assign(out.steps.fallback, { run: await timedRun(cfg.fallback_tokens) });
+  }
 } catch (e) {
   out.error = String((e && e.message) || e).split("\n")[0];
 } finally {
