@@ -338,7 +338,7 @@ def test_ffn_width_sets_the_feed_forward_shape(small_corpus, tmp_path):
     w = load_file(os.path.join(out, "model.safetensors"))
     assert w["transformer.h.0.mlp.c_fc.weight"].shape == (32, 48)
     assert w["transformer.h.1.mlp.c_proj.weight"].shape == (48, 32)
-    import gguf_model
+    from nanollm_host import gguf_model
     assert gguf_model.load_gguf(str(tmp_path / "ffn.gguf")).hparams.n_ff == 48
 
 
