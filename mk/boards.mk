@@ -26,11 +26,11 @@ hwtest: $(STAMP)
 hwtest-unix: $(STAMP)
 	$(PY) host_tools/devtest.py --emulate unix --heap 512k $(if $(K),-k $(K))
 
-hwtest-qemu: $(STAMP) firmware-qemu native-arm-if-present
+hwtest-qemu: $(STAMP) firmware-qemu native-all
 	$(PY) host_tools/devtest.py --emulate qemu --board qemu-m0 $(if $(K),-k $(K))
 
 plan: $(STAMP)
 	$(PY) host_tools/plan.py $(MODEL) --board $(BOARD) $(if $(CTX),--ctx $(CTX))
 
-mcu-bench: $(STAMP) firmware-qemu native-arm-if-present
+mcu-bench: $(STAMP) firmware-qemu native-all
 	$(PY) host_tools/emulator.py bench --out docs/boards.md
