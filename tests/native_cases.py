@@ -10,21 +10,31 @@ from array import array
 from nanollm import kernels_py as P
 import nanollm_native as N
 
-_s = [0x2545F491]
+_s = [0x2545F49]
+
+
+def _step():
+    # a 30-bit xorshift: the same numbers on every run and every port, and every
+    # intermediate a small int on a 32-bit port (big ints would litter a board's heap with
+    # garbage and fragment it)
+    x = _s[0]
+    x ^= (x & 0x1FFFF) << 13
+    x ^= x >> 17
+    x ^= (x & 0x1FFFFFF) << 5
+    _s[0] = x
+    return x
 
 
 def rnd(bits):
-    # xorshift32: the same numbers on every run and every port
-    x = _s[0]
-    x ^= (x << 13) & 0xFFFFFFFF
-    x ^= x >> 17
-    x ^= (x << 5) & 0xFFFFFFFF
-    _s[0] = x
-    return x & ((1 << bits) - 1)
+    if bits <= 30:
+        return _step() & ((1 << bits) - 1)
+    return (rnd(bits - 15) << 15) | rnd(15)  # a big int only where the value needs one
 
 
 def srnd(bits):
-    return rnd(bits + 1) - (1 << bits)
+    # -2**bits .. 2**bits - 1
+    v = rnd(bits)
+    return v if rnd(1) else -v - 1
 
 
 def q16_vec(n, bits):
@@ -120,6 +130,8 @@ for wtype in (8, 2, 3):
             (4, 70, 0, 18, False),  # n_cols not a multiple of 32: the tail is ignored
             (5, 128, 1, 18, False), (3, 64, 2, 4, False), (2, 256, 0, 30, True),
             (16, 768, 0, 22, False), (2, 3072, 0, 24, True), (4, 64, 3, 0, False)):
+        w = x = a = b = None  # the previous case's buffers go first
+        gc.collect()
         w = rand_weights(wtype, n_rows, n_cols, mode, extreme)
         x, shx = x16_for(max(n_cols, 32), xbits)
         a = array("i", bytes(4 * (n_rows + 2)))
