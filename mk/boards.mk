@@ -28,11 +28,11 @@ hwtest: $(STAMP) $(STAMP_PATHS) ## the device tests on a real board: DEVICE=/dev
 hwtest-unix: $(STAMP) $(STAMP_PATHS) ## the device tests on the unix port behind a PTY
 	$(PY) host_tools/harness/devtest.py --emulate unix --heap 512k $(if $(K),-k $(K))
 
-hwtest-qemu: $(STAMP) $(STAMP_PATHS) firmware-qemu native-arm-if-present ## the device tests on the emulated Cortex-M0
+hwtest-qemu: $(STAMP) $(STAMP_PATHS) firmware-qemu native-all ## the device tests on the emulated Cortex-M0
 	$(PY) host_tools/harness/devtest.py --emulate qemu --board qemu-m0 $(if $(K),-k $(K))
 
 plan: $(STAMP) $(STAMP_PATHS) ## will MODEL fit BOARD (rp2040 | all)? [CTX=n]
 	$(PY) host_tools/plan.py $(MODEL) --board $(BOARD) $(if $(CTX),--ctx $(CTX))
 
-mcu-bench: $(STAMP) $(STAMP_PATHS) firmware-qemu native-arm-if-present ## instructions per token on the emulated M0 -> docs/boards.md
+mcu-bench: $(STAMP) $(STAMP_PATHS) firmware-qemu native-all ## instructions per token on the emulated M0 -> docs/boards.md
 	$(PY) host_tools/harness/mcu_bench.py --out docs/boards.md

@@ -22,9 +22,9 @@ FW_OUT := build/firmware
 FW_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 # a fixed version string (the tree is not a git checkout of MicroPython)
 FW_ENV := MICROPY_GIT_TAG=v1.25.0 MICROPY_GIT_HASH=debian-1.25.0+ds-1
-FW_MODULE_SRCS := firmware/usermod/nanollm_native.c firmware/usermod/micropython.mk \
-	firmware/usermod/micropython.cmake firmware/nanollm_kernels.c firmware/nanollm_kernels.h \
-	firmware/natmod/mpy_link.py lib/nanollm/tables.py
+FW_MODULE_SRCS := firmware/nanollm_native/nanollm_native.c firmware/nanollm_native/micropython.mk \
+	firmware/nanollm_native/micropython.cmake firmware/nanollm_kernels.c firmware/nanollm_kernels.h \
+	firmware/make_tables_h.py lib/nanollm/tables.py
 FW_QEMU_BOARD := firmware/ports/qemu/NANOLLM_MICROBIT
 FW_QEMU_SRCS := $(wildcard $(FW_QEMU_BOARD)/*) $(wildcard lib/nanollm/*.py)
 FW_MPY_CROSS := $(FW_MPY)/mpy-cross/build/mpy-cross
@@ -99,7 +99,7 @@ $(FW_OUT)/rp2/firmware.uf2: $(FW_SRC_STAMP) $(FW_RP2_STAMP) $(FW_MPY_CROSS) $(FW
 	printf 'freeze("$$(PORT_DIR)/modules")\ninclude("$$(MPY_DIR)/extmod/asyncio")\n' > $(FW_OUT)/rp2/manifest.py
 	$(FW_ENV) MICROPY_MPYCROSS=$(abspath $(FW_MPY_CROSS)) cmake -S $(FW_MPY)/ports/rp2 -B $(FW_OUT)/rp2/obj \
 		-DMICROPY_BOARD=RPI_PICO -DPICO_BUILD_DOCS=0 \
-		-DUSER_C_MODULES=$(abspath firmware/usermod/micropython.cmake) \
+		-DUSER_C_MODULES=$(abspath firmware/nanollm_native/micropython.cmake) \
 		-DMICROPY_FROZEN_MANIFEST=$(abspath $(FW_OUT)/rp2/manifest.py) \
 		-DMICROPY_LIB_DIR=$(abspath $(FW_OUT)/no-micropython-lib) \
 		-DPICO_SDK_PATH_OVERRIDE=$(abspath $(FW_CACHE)/pico-sdk) -DMICROPY_MPYCROSS=$(abspath $(FW_MPY_CROSS)) \

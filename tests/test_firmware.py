@@ -82,6 +82,29 @@ def test_unix_bad_arguments_raise_with_message(unix_cases):
     assert "V gelu_q: buf too short for n" in out
 
 
+def test_unix_125_loads_the_dynamic_module(tmp_path):
+    """The x64 .mpy (made by MicroPython's natmod pipeline) loads in MicroPython 1.25 too,
+    not only in the PyPI 1.28 the native tests use. The firmware has the module built in,
+    which an import finds first, so the .mpy is imported under another name."""
+    mpy = os.path.join(ROOT, "build", "natmod", "nanollm_native_x64.mpy")
+    _need(mpy, "native")
+    with open(mpy, "rb") as src, open(tmp_path / "nn_dyn.mpy", "wb") as dst:
+        dst.write(src.read())
+    with open(mpy_script("native_cases.py")) as f:
+        cases = f.read().replace("import nanollm_native as N", "import nn_dyn as N")
+    (tmp_path / "cases_dyn.py").write_text(cases)
+    exe = _need(UNIX, "firmware-unix")
+    env = dict(os.environ, MICROPYPATH="%s:%s" % (tmp_path, LIB))
+    r = subprocess.run([exe, str(tmp_path / "cases_dyn.py")], cwd=LIB, env=env, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    lines = [ln.split() for ln in r.stdout.splitlines() if ln.startswith(("RESULT", "BADARGS"))]
+    assert len(lines) == len(PROVIDES) + 1, r.stdout
+    for p in lines:
+        n, fails = map(int, p[-2:])
+        assert n > 0 and fails == 0, r.stdout
+
+
 @pytest.fixture(scope="module")
 def q8_model(fixture_gguf):
     return fixture_gguf("gpt2_trained", "q8_0")

@@ -52,12 +52,6 @@ def test_module_loads_and_provides(native_dir):
     assert tuple(info["PROVIDES"].split()) == KERNELS
 
 
-def test_module_header():
-    with open(MPY, "rb") as f:
-        head = f.read(4)
-    assert head[0:2] == b"M\x06" and head[2] == (2 << 2) | 3  # x64, sub-version 3
-
-
 @pytest.mark.parametrize("name", KERNELS)
 def test_kernel_bit_identical(results, name):
     n, fails, log = results[name]
@@ -76,19 +70,51 @@ def test_runtime_with_native_kernels(native_dir):
     assert _run(native_dir, "native_in_kernel_table.py").strip() == "True"
 
 
-ARM = [("armv6m", 4), ("armv7emsp", 7)]  # MP_NATIVE_ARCH_* numbers
+# every architecture we ship, with its MP_NATIVE_ARCH_* number (py/persistentcode.h)
+ARCHS = [("x64", 2), ("armv6m", 4), ("armv7m", 5), ("armv7emsp", 7), ("rv32imc", 11)]
 
 
-@pytest.mark.parametrize("arch,arch_no", ARM, ids=[a for a, _ in ARM])
-def test_arm_module_builds_and_links(arch, arch_no):
-    """make native ARCH=... compiles, links (PC-relative code only, libgcc's division
-    helpers for the Cortex-M0) and writes a .mpy with the right header. Not loaded here:
-    that needs a board."""
-    if shutil.which("arm-none-eabi-gcc") is None:
-        pytest.skip("gcc-arm-none-eabi not installed")
+@pytest.mark.parametrize("arch,arch_no", ARCHS, ids=[a for a, _ in ARCHS])
+def test_every_arch_builds_with_mpy_header(arch, arch_no):
+    """make native ARCH=... runs MicroPython's natmod pipeline (py/dynruntime.mk,
+    tools/mpy_ld.py) and writes a .mpy the 1.23+ loaders accept: 'M', version 6, the arch
+    and sub-version 3, small ints of at most 31 bits. The x64 one is loaded and run above (and
+    on the 1.25 firmware in test_firmware.py)."""
     r = subprocess.run(["make", "-s", "native", "ARCH=" + arch, "PY=" + sys.executable], cwd=ROOT,
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     with open(os.path.join(ROOT, "build", "natmod", "nanollm_native_%s.mpy" % arch), "rb") as f:
         head = f.read(4)
-    assert head[0:2] == b"M\x06" and head[2] == (arch_no << 2) | 3
+    assert head == bytes([ord("M"), 6, (arch_no << 2) | 3, 31]), head
+
+
+def _refused(tmp_path, data):
+    d = tmp_path / "bad"
+    d.mkdir()
+    (d / "nanollm_native.mpy").write_bytes(data)
+    backend, note = _run(d, "backend_report.py").splitlines()
+    return backend, note
+
+
+def test_wrong_arch_is_refused_and_viper_runs(tmp_path):
+    if shutil.which("arm-none-eabi-gcc") is None:
+        pytest.skip("gcc-arm-none-eabi not installed")
+    r = subprocess.run(["make", "-s", "native", "ARCH=armv6m", "PY=" + sys.executable], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    with open(os.path.join(ROOT, "build", "natmod", "nanollm_native_armv6m.mpy"), "rb") as f:
+        backend, note = _refused(tmp_path, f.read())
+    assert backend == "viper"
+    # the message names the file's architecture and the interpreter's
+    assert "is for armv6m, .mpy 6.3" in note and "takes x64, .mpy 6.3" in note, note
+    assert "incompatible .mpy arch" in note, note
+
+
+def test_other_mpy_version_is_refused_and_viper_runs(tmp_path, native_dir):
+    with open(MPY, "rb") as f:
+        data = bytearray(f.read())
+    data[2] = (2 << 2) | 2  # x64, sub-version 2: MicroPython 1.22's native ABI
+    backend, note = _refused(tmp_path, bytes(data))
+    assert backend == "viper"
+    assert "is for x64, .mpy 6.2" in note and "takes x64, .mpy 6.3" in note, note
+    assert "incompatible .mpy file" in note, note

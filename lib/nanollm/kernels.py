@@ -31,6 +31,44 @@ _install(kernels_py, KERNEL_NAMES)
 # beside this package. A .mpy for another architecture or MicroPython version fails to
 # import (ValueError / ImportError); we fall back to viper and remember why.
 _native = None
+
+# native architectures by number (sys.implementation._mpy >> 10, py/persistentcode.h)
+_ARCHS = ("no native code", "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp",
+          "armv7emdp", "xtensa", "xtensawin", "rv32imc", "rv64imc")
+
+
+def _mpy_kind(version, feature, loader=False):
+    a = (feature >> 2) & 15
+    name = _ARCHS[a] if a < len(_ARCHS) else "arch %d" % a
+    if loader and 4 <= a <= 8:  # a Thumb firmware also takes the older Arm architectures
+        name = "armv6m.." + name
+    return "%s, .mpy %d.%d" % (name, version, feature & 3)
+
+
+def _refusal(e):
+    """The loader's reason, plus what the file is for and what this MicroPython takes
+    (the loader's own message names neither)."""
+    import sys
+    try:
+        here = sys.implementation._mpy
+        ver = ".".join(str(v) for v in sys.implementation.version[:3])
+    except AttributeError:
+        return str(e)
+    pkg = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
+    for d in [p for p in sys.path if p] + [pkg]:
+        path = d.rstrip("/") + "/nanollm_native.mpy"
+        try:
+            with open(path, "rb") as f:
+                h = f.read(4)
+        except OSError:
+            continue
+        if len(h) < 4 or h[0] != 77:  # 'M'
+            return "%s is not a .mpy file (%s)" % (path, e)
+        return "%s is for %s; this MicroPython %s takes %s (%s)" % (
+            path, _mpy_kind(h[1], h[2]), ver, _mpy_kind(here & 255, (here >> 8) & 255, True), e)
+    return str(e)
+
+
 try:
     try:
         import nanollm_native as _native
@@ -38,10 +76,10 @@ try:
         from . import nanollm_native as _native
 except ImportError as e:
     if "nanollm_native" not in str(e):  # present but refused by the loader
-        _why = "native module not loaded (%s)" % e
+        _why = "native module not loaded (%s)" % _refusal(e)
     _native = None
 except Exception as e:
-    _why = "native module not loaded (%s)" % e
+    _why = "native module not loaded (%s)" % _refusal(e)
     _native = None
 
 # viper's machine code lives in RAM, so it is compiled only for what native does not cover

@@ -1,30 +1,56 @@
-/* nanollm_native built into the firmware: a MicroPython user C module.
+/* nanollm_native: the integer kernels of firmware/nanollm_kernels.c as a MicroPython module.
  *
- * The same kernels (firmware/nanollm_kernels.c) and the same Python-visible interface as
- * the dynamic module in firmware/natmod/: every function takes the arguments of its
- * namesake in lib/nanollm/kernels_py.py, and PROVIDES is the tuple of their names.
- * Arguments are checked before a kernel runs: bytes-like buffers for weights and the KV
- * cache, array('h') for x16 vectors, array('i') for Q16 vectors, writable where the
- * kernel writes, long enough for every index touched, integers within 32 bits;
- * otherwise TypeError or ValueError with a message.
+ * One source, two builds:
+ *   - a dynamic native module (.mpy), made by MicroPython's own natmod pipeline
+ *     (py/dynruntime.mk + tools/mpy_ld.py, see Makefile in this folder): MicroPython's
+ *     runtime API is reached through the table the loader hands to native code, and
+ *     py/dynruntime.h maps the usual names (mp_obj_get_int, mp_raise_ValueError, ...) onto it;
+ *   - a user C module built into the firmware (micropython.mk, micropython.cmake).
+ * The argument checks below are written once and compiled into both; only the module's
+ * registration differs (the end of this file).
+ *
+ * Every function takes the arguments of its namesake in lib/nanollm/kernels_py.py, and
+ * PROVIDES is the tuple of their names. Arguments are checked before a kernel runs:
+ * bytes-like buffers for weights and the KV cache, array('h') for x16 vectors, array('i')
+ * for Q16 vectors, writable where the kernel writes, long enough for every index touched,
+ * integers within 32 bits; otherwise TypeError or ValueError with a message.
  */
 #include <stdint.h>
 
+#ifdef MICROPY_ENABLE_DYNRUNTIME
+#include "py/dynruntime.h"
+#else
 #include "py/binary.h"
 #include "py/obj.h"
 #include "py/runtime.h"
+#endif
 
 #include "nanollm_kernels.h"
 
 /* ------------------------------------------------------------ argument checks */
 
+__attribute__((noreturn)) static void raise_not_32_bits(void) {
+    mp_raise_ValueError(MP_ERROR_TEXT("nanollm_native: integer argument does not fit 32 bits"));
+}
+
 static int32_t arg_int(mp_obj_t o) {
-    mp_int_t v = mp_obj_get_int(o); /* TypeError for non-integers */
-    #if MP_SSIZE_MAX > 0x7fffffff
-    if (v < -2147483647 - 1 || v > 2147483647) {
-        mp_raise_ValueError(MP_ERROR_TEXT("nanollm_native: integer argument does not fit 32 bits"));
+    if (!mp_obj_is_small_int(o)) {
+        /* A big int (on a 32-bit port every value from 2**30 up), or not an int at all.
+         * mp_obj_get_int raises TypeError for a non-int; for a big int it truncates in a
+         * dynamic module and raises OverflowError in the firmware, so the range is checked
+         * here, the same way in both. Only bad input and values near 2**31 come this way:
+         * the model's calls pass small ints, so a decode step still allocates nothing. */
+        mp_int_t v = mp_obj_get_int(o);
+        if (mp_obj_is_true(mp_binary_op(MP_BINARY_OP_LESS, o, mp_obj_new_int(-2147483647 - 1)))
+            || mp_obj_is_true(mp_binary_op(MP_BINARY_OP_MORE, o, mp_obj_new_int(2147483647)))) {
+            raise_not_32_bits();
+        }
+        return (int32_t)v;
     }
-    #endif
+    mp_int_t v = MP_OBJ_SMALL_INT_VALUE(o);
+    if ((int64_t)v != (int32_t)v) { /* 64-bit ports: small ints reach 2**62 */
+        raise_not_32_bits();
+    }
     return (int32_t)v;
 }
 
@@ -258,39 +284,53 @@ static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(nn_attend_head_obj, 16, 16, nn_attend
 
 /* ------------------------------------------------------------ module */
 
-/* the same names, in the same order, as the dynamic module's PROVIDES */
+/* The functions, in PROVIDES order: (qstr, function object). mpy_ld.py finds the qstrs a
+ * dynamic module needs by scanning this source for their names, so they are spelt out. */
+#define NN_FUNCTIONS(F) \
+    F(MP_QSTR_to_x16, nn_to_x16_obj) \
+    F(MP_QSTR_matvec_q8_0, nn_matvec_q8_0_obj) \
+    F(MP_QSTR_matvec_q4_0, nn_matvec_q4_0_obj) \
+    F(MP_QSTR_matvec_q4_1, nn_matvec_q4_1_obj) \
+    F(MP_QSTR_add_q, nn_add_q_obj) \
+    F(MP_QSTR_gelu_q, nn_gelu_q_obj) \
+    F(MP_QSTR_layernorm_q, nn_layernorm_q_obj) \
+    F(MP_QSTR_kv_store, nn_kv_store_obj) \
+    F(MP_QSTR_attend_head, nn_attend_head_obj) \
+    F(MP_QSTR_dequant_row_q, nn_dequant_row_q_obj) \
+    F(MP_QSTR_isqrt, nn_isqrt_obj)
+
+#define NN_COUNT(q, obj) +1
+#define NN_N_FUNCTIONS (0 NN_FUNCTIONS(NN_COUNT))
+
+#ifdef MICROPY_ENABLE_DYNRUNTIME
+
+/* The module's top-level code: the loader runs it once, at import. */
+#define NN_STORE(q, obj) mp_store_global(q, MP_OBJ_FROM_PTR(&obj));
+#define NN_NAME(q, obj) MP_OBJ_NEW_QSTR(q),
+
+mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
+    MP_DYNRUNTIME_INIT_ENTRY
+    NN_FUNCTIONS(NN_STORE)
+    mp_obj_t names[] = { NN_FUNCTIONS(NN_NAME) };
+    mp_store_global(MP_QSTR_PROVIDES, mp_obj_new_tuple(NN_N_FUNCTIONS, names));
+    MP_DYNRUNTIME_INIT_EXIT
+}
+
+#else
+
+#define NN_ROM_NAME(q, obj) MP_ROM_QSTR(q),
+#define NN_ROM_ENTRY(q, obj) { MP_ROM_QSTR(q), MP_ROM_PTR(&obj) },
+
 static const mp_rom_obj_tuple_t nn_provides_obj = {
     {&mp_type_tuple},
-    11,
-    {
-        MP_ROM_QSTR(MP_QSTR_to_x16),
-        MP_ROM_QSTR(MP_QSTR_matvec_q8_0),
-        MP_ROM_QSTR(MP_QSTR_matvec_q4_0),
-        MP_ROM_QSTR(MP_QSTR_matvec_q4_1),
-        MP_ROM_QSTR(MP_QSTR_add_q),
-        MP_ROM_QSTR(MP_QSTR_gelu_q),
-        MP_ROM_QSTR(MP_QSTR_layernorm_q),
-        MP_ROM_QSTR(MP_QSTR_kv_store),
-        MP_ROM_QSTR(MP_QSTR_attend_head),
-        MP_ROM_QSTR(MP_QSTR_dequant_row_q),
-        MP_ROM_QSTR(MP_QSTR_isqrt),
-    },
+    NN_N_FUNCTIONS,
+    { NN_FUNCTIONS(NN_ROM_NAME) },
 };
 
 static const mp_rom_map_elem_t nn_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR_nanollm_native) },
     { MP_ROM_QSTR(MP_QSTR_PROVIDES), MP_ROM_PTR(&nn_provides_obj) },
-    { MP_ROM_QSTR(MP_QSTR_to_x16), MP_ROM_PTR(&nn_to_x16_obj) },
-    { MP_ROM_QSTR(MP_QSTR_matvec_q8_0), MP_ROM_PTR(&nn_matvec_q8_0_obj) },
-    { MP_ROM_QSTR(MP_QSTR_matvec_q4_0), MP_ROM_PTR(&nn_matvec_q4_0_obj) },
-    { MP_ROM_QSTR(MP_QSTR_matvec_q4_1), MP_ROM_PTR(&nn_matvec_q4_1_obj) },
-    { MP_ROM_QSTR(MP_QSTR_add_q), MP_ROM_PTR(&nn_add_q_obj) },
-    { MP_ROM_QSTR(MP_QSTR_gelu_q), MP_ROM_PTR(&nn_gelu_q_obj) },
-    { MP_ROM_QSTR(MP_QSTR_layernorm_q), MP_ROM_PTR(&nn_layernorm_q_obj) },
-    { MP_ROM_QSTR(MP_QSTR_kv_store), MP_ROM_PTR(&nn_kv_store_obj) },
-    { MP_ROM_QSTR(MP_QSTR_attend_head), MP_ROM_PTR(&nn_attend_head_obj) },
-    { MP_ROM_QSTR(MP_QSTR_dequant_row_q), MP_ROM_PTR(&nn_dequant_row_q_obj) },
-    { MP_ROM_QSTR(MP_QSTR_isqrt), MP_ROM_PTR(&nn_isqrt_obj) },
+    NN_FUNCTIONS(NN_ROM_ENTRY)
 };
 static MP_DEFINE_CONST_DICT(nn_module_globals, nn_module_globals_table);
 
@@ -300,3 +340,5 @@ const mp_obj_module_t nanollm_native_user_cmodule = {
 };
 
 MP_REGISTER_MODULE(MP_QSTR_nanollm_native, nanollm_native_user_cmodule);
+
+#endif
