@@ -6,6 +6,7 @@
 #   make playground   build the site (the wasm port once, npm ci on first use)
 #   make wasm         only the port with the kernels: build/wasm/micropython.mjs + .wasm
 #   make serve        serve it on http://127.0.0.1:$(WEB_PORT)/
+#   make bench-playground   tokens/s in the page beside the unix port (a table; not in make test)
 # The page's test (tests/test_web.py) drives Debian's chromium with playwright-core;
 # tests/test_wasm.py runs the kernel tests on the wasm build under node.
 APT_PACKAGES += chromium emscripten
@@ -27,7 +28,10 @@ WEB_FIXTURE_MODEL := build/web-fixture/gpt2_trained.q8_0.gguf
 WEB_MODEL ?= $(if $(wildcard $(MODEL)),$(MODEL),$(WEB_FIXTURE_MODEL))
 WEB_SOURCES := $(wildcard web/*.html web/*.js web/*.css web/*.py lib/nanollm/*.py boards/*.json)
 
-.PHONY: playground serve wasm
+.PHONY: playground serve wasm bench-playground
+
+bench-playground: playground firmware-unix data ## tokens/s of the page (Chromium) beside the unix port's viper and native
+	$(PY) host_tools/harness/bench_playground.py
 
 wasm: $(WASM_MJS) ## MicroPython's webassembly port with the C kernels built in -> build/wasm
 

@@ -94,3 +94,17 @@ def test_sampling_allocates_nothing_on_micropython():
 
     lines = out.strip().splitlines()
     assert len(lines) == 4 and all(line.endswith(" ok") for line in lines), out
+
+
+def test_weights_never_rise_as_the_logit_gap_grows():
+    # Sampler._top_p_sorted relies on it: candidates in falling logit order have weights
+    # that do not rise. Checked over the whole domain of the exp table.
+    prev = sampling._exp_neg_q12(0)
+    assert prev == 65536
+    for u in range(1, 40 * 4096 + 1):
+        v = sampling._exp_neg_q12(u)
+        assert v <= prev, u
+        prev = v
+    s = sampling.Sampler(50000, 1 / 65536, 0.7, 40, 0.9, 1)
+    ws = [s._weight(d) for d in range(0, s.cutoff + 5000, 37)]
+    assert all(a >= b for a, b in zip(ws, ws[1:])) and ws[-1] == 0

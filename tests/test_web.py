@@ -155,6 +155,8 @@ def test_fallback_port_runs_the_plain_kernels(browser_run):
     assert "npm package" in fb["runtime"], fb["runtime"]
     # npm's port has no viper and no native module: the plain Python kernels, the same text
     assert "kernels: python" in fb["model"], fb["model"]
+    # and says why (nanollm.kernels.backend_note())
+    assert "no nanollm_native module" in fb["model"] and "no viper" in fb["model"], fb["model"]
     assert fb["run"]["status"] == "done" and fb["run"]["text"] == ref["short"], (fb["run"], ref["short"])
 
 

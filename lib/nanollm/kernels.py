@@ -99,6 +99,8 @@ def _load_viper():
                 _why = str(e)
         except Exception as e:  # e.g. viper present but this port cannot compile a kernel
             _why = "viper kernels unavailable: %s" % e
+            if "decorator" in str(e):  # SyntaxError: the port has no native code emitter
+                _why = "no viper on this port (it has no native code emitter, e.g. WebAssembly)"
     return _viper
 
 
@@ -119,6 +121,9 @@ elif _load_viper() is not None:
     _backend = "viper"
 if _why and _backend != "python":
     _why += "; using " + _backend
+elif _backend == "python" and _native is None and not _why.startswith("native"):
+    # say both reasons: the C kernels are absent as well as viper
+    _why = "no nanollm_native module" + ("; " + _why if _why else "")
 _select(_backend)
 
 

@@ -178,37 +178,62 @@ class Sampler:
 
     def _draw(self, p, n, k, cnt, total, best):
         # Only the cnt candidates (top[0:cnt], or every token when k is 0) have weight:
-        # top-p's search and sums run over them alone. The draw walks p in token order,
-        # so which token is drawn does not depend on the candidates' order.
-        top = self.top
+        # top-p runs over them alone. The draw walks p in token order, so which token is
+        # drawn does not depend on the candidates' order.
         if self.top_p_q16 < 65536:
-            # smallest threshold set whose mass reaches top_p: binary search on p itself
+            # keep the fewest largest weights whose mass reaches top_p: the threshold is the
+            # largest t whose weights >= t still sum to `want` (ties all kept or all dropped)
             want = (total >> 16) * self.top_p_q16 + (((total & 65535) * self.top_p_q16) >> 16)
-            lo = 1
-            hi = p[best]
-            while lo < hi:
-                mid = (lo + hi + 1) >> 1
-                mass = 0
-                for c in range(cnt):
-                    w = p[top[c] if k else c]
-                    if w >= mid:
-                        mass += w
-                if mass >= want:
-                    lo = mid
-                else:
-                    hi = mid - 1
-            total = 0
-            for c in range(cnt):
-                i = top[c] if k else c
-                if p[i] < lo:
-                    p[i] = 0
-                total += p[i]
+            if k:
+                total = self._top_p_sorted(p, cnt, want)
+            else:
+                total = self._top_p_search(p, n, want, p[best])
         r = self.rng.next30() % total
         for i in range(n):
             r -= p[i]
             if r < 0:
                 return i
         return best
+
+    def _top_p_sorted(self, p, cnt, want):
+        # top[0:cnt] is in falling logit order, so the weights do not rise along it (a weight
+        # only falls as its logit does): the threshold is the weight of the group of equal
+        # weights at which the running sum first reaches want. Returns the mass kept.
+        top = self.top
+        acc = 0
+        c = 0
+        while c < cnt:
+            w = p[top[c]]
+            acc += w
+            c += 1
+            while c < cnt and p[top[c]] == w:
+                acc += w
+                c += 1
+            if acc >= want:
+                break
+        for j in range(c, cnt):
+            p[top[j]] = 0
+        return acc
+
+    def _top_p_search(self, p, n, want, hi):
+        # every token is a candidate, in token order: binary search on the threshold
+        lo = 1
+        while lo < hi:
+            mid = (lo + hi + 1) >> 1
+            mass = 0
+            for i in range(n):
+                if p[i] >= mid:
+                    mass += p[i]
+            if mass >= want:
+                lo = mid
+            else:
+                hi = mid - 1
+        total = 0
+        for i in range(n):
+            if p[i] < lo:
+                p[i] = 0
+            total += p[i]
+        return total
 
     def _weight(self, diff):
         if diff >= self.cutoff:
