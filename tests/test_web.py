@@ -18,11 +18,12 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import threading
 
 import pytest
 
-from testutil import ROOT, run_micropython_file
+from testutil import LIB, ROOT, mpy_script, run_micropython_file
 
 SITE = os.path.join(ROOT, "build", "web")
 DRIVER = os.path.join(ROOT, "web", "tests", "drive.mjs")
@@ -109,6 +110,7 @@ def browser_run(server, tmp_path_factory):
         "maxfile": MAXFILE, "big_file": model, "user_model": user_model, "empty_tokens": EMPTY_TOKENS,
         "again_tokens": AGAIN_TOKENS, "speed_tokens": SPEED_TOKENS, "big_model": big_model(),
         "big_model_tokens": BIG_TOKENS, "fallback_tokens": AGAIN_TOKENS, "timeout_ms": 300000,
+        "scripts": {name: open(mpy_script(name + ".py")).read() for name in ("native_cases", "kernel_backends")},
     }
     cfg_path = tmp / "cfg.json"
     cfg_path.write_text(json.dumps(cfg))
@@ -146,6 +148,36 @@ def test_page_loads_the_runtime_in_wasm(browser_run):
     # the port built with nanollm_native started, and the runtime picked the C kernels itself
     assert "nanollm's C kernels" in load["runtime"], load["runtime"]
     assert "kernels: native" in load["model"], load["model"]
+
+
+def test_kernel_cases_pass_in_the_browser(browser_run):
+    # tests/mpy/native_cases.py on the page's port in Chromium: every kernel against kernels_py,
+    # then bad arguments (tests/test_wasm.py runs the same under node)
+    out, _, _ = browser_run
+    r = out["steps"]["scripts"]["native_cases"]
+    assert "error" not in r, r
+    res = [ln.split() for ln in r["lines"] if ln.startswith(("RESULT", "BADARGS"))]
+    assert len(res) == 12, r["lines"][-20:]
+    for p in res:
+        n, fails = (int(p[2]), int(p[3])) if p[0] == "RESULT" else (int(p[1]), int(p[2]))
+        assert n > 0 and fails == 0, (p, r["lines"][-20:])
+
+
+def test_backend_script_in_the_browser_matches_cpython(browser_run):
+    # tests/mpy/kernel_backends.py: the C kernels against the plain ones inside the page's
+    # port, and the plain ones' checksums equal to CPython's (held to the numpy spec)
+    out, _, _ = browser_run
+    r = out["steps"]["scripts"]["kernel_backends"]
+    assert "error" not in r, r
+    lines = r["lines"]
+    assert lines[0].split()[1:] == ["native", "python"], lines[:3]
+    assert not [ln for ln in lines if ln.startswith("MISMATCH")], lines[-20:]
+    assert lines[-1].endswith("MISMATCHES 0")
+    cp = subprocess.run([sys.executable, mpy_script("kernel_backends.py")], capture_output=True, text=True,
+                        env=dict(os.environ, PYTHONPATH=LIB), timeout=600)
+    assert cp.returncode == 0, cp.stderr
+    ck = [ln for ln in lines if ln.startswith("CK")]
+    assert len(ck) > 40 and ck == [ln for ln in cp.stdout.splitlines() if ln.startswith("CK")]
 
 
 def test_fallback_port_runs_the_plain_kernels(browser_run):

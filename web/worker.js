@@ -1,8 +1,8 @@
 // The interpreter's thread: MicroPython's WebAssembly port runs here, so generation never
 // blocks the page. The page talks to it with messages:
 //   in:  {cmd: "init", heapsize, kernels, model: {url} | {name, buffer}}   {cmd: "generate", ...}
-//        {cmd: "load", name, buffer}                                      {cmd: "plan", boards}
-//   out: {type: "ready"|"loaded"|"progress"|"piece"|"done"|"plan"|"error"|"log", ...}
+//        {cmd: "load", name, buffer}   {cmd: "plan", boards}   {cmd: "exec", code} (tests)
+//   out: {type: "ready"|"loaded"|"progress"|"piece"|"done"|"plan"|"exec-done"|"error"|"log", ...}
 // Stop is the page terminating this worker and starting a fresh one.
 //
 // Which port: manifest.json lists them, fastest first: MicroPython built with nanollm's C
@@ -124,6 +124,11 @@ onmessage = async (ev) => {
       const out = pyEval(`playground_glue.fits(${JSON.stringify(JSON.stringify(msg.boards))}, ` +
         `${JSON.stringify(JSON.stringify(msg.code || null))})`);
       postMessage({ type: "plan", boards: JSON.parse(out) });
+    } else if (msg.cmd === "exec") {
+      // Python source run as is, its output arriving as "log" messages: how the tests run
+      // the kernel cases on this port inside the browser (web/tests/drive.mjs)
+      mp.runPython(msg.code);
+      postMessage({ type: "exec-done" });
     }
   } catch (e) {
     postMessage({ type: "error", cmd: msg.cmd, message: String((e && e.message) || e) });

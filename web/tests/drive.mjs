@@ -6,7 +6,7 @@
 // CONFIG: {url, chromium, screenshot, prompt, settings: {max_new_tokens, temperature, top_k,
 //          top_p, seed}, min_tokens, long_prompt, maxfile, big_file, user_model, empty_tokens,
 //          stop_test, again_tokens, speed_tokens, big_model, big_model_tokens, fallback_tokens,
-//          timeout_ms}
+//          scripts: {name: python source}, timeout_ms}
 import { chromium } from "playwright-core";
 import fs from "fs";
 
@@ -168,6 +168,31 @@ try {
     out.steps.big_model = { status: await status(), load_ms: Date.now() - t1, progress: [...texts],
       model: await page.locator("#model-info").textContent(), message: await page.locator("#message").textContent() };
     if (out.steps.big_model.status === "ready") Object.assign(out.steps.big_model, { run: await timedRun(cfg.big_model_tokens || 30) });
+  }
+
+  // 7b. scripts (the kernel test cases) run in a worker of the page's own kind, on the port
+  // the page uses: their printed lines come back
+  if (cfg.scripts) {
+    out.steps.scripts = {};
+    for (const [name, code] of Object.entries(cfg.scripts)) {
+      out.steps.scripts[name] = await page.evaluate(([code, timeout]) => new Promise((resolve) => {
+        const w = new Worker("worker.js", { type: "module" });
+        const lines = [];
+        const timer = setTimeout(() => { w.terminate(); resolve({ error: "timeout", lines }); }, timeout);
+        const end = (r) => { clearTimeout(timer); w.terminate(); resolve(r); };
+        w.onmessage = (ev) => {
+          const d = ev.data;
+          if (d.type === "log") lines.push(d.text);
+          else if (d.type === "ready") {
+            lines.length = 0;
+            w.postMessage({ cmd: "exec", code });
+          } else if (d.type === "exec-done") end({ lines });
+          else if (d.type === "error") end({ error: d.message, lines });
+        };
+        w.postMessage({ cmd: "init", heapsize: 16 * 1024 * 1024, kernels: "any",
+          model: { name: "model.gguf", url: "model.gguf" } });
+      }), [code, T]);
+    }
   }
 
   // 8. the fallback: npm's port, where the runtime picks its plain Python kernels
