@@ -30,6 +30,8 @@ WEB_SOURCES := $(wildcard web/*.html web/*.js web/*.css web/*.py lib/nanollm/*.p
 
 .PHONY: playground serve wasm bench-playground
 
+##@ Browser playground
+
 bench-playground: playground firmware-unix data ## tokens/s of the page (Chromium) beside the unix port's viper and native
 	$(PY) host_tools/harness/bench_playground.py
 
@@ -59,9 +61,7 @@ $(WEB_FIXTURE_MODEL): $(STAMP) $(STAMP_PATHS) host_tools/convert.py
 $(WEB_OUT)/manifest.json: $(WEB_NPM_STAMP) $(STAMP_PATHS) $(WEB_SOURCES) $(WEB_MODEL) web/build.py $(WASM_MJS)
 	$(PY) web/build.py $(WEB_OUT) --model $(WEB_MODEL) --kernels-port $(WASM_OUT)
 
-##@ Browser playground
-
-playground: $(STAMP) $(STAMP_PATHS) $(WEB_OUT)/manifest.json ## build the static site into build/web (npm ci on first use)
+playground: $(STAMP) $(STAMP_PATHS) $(WEB_OUT)/manifest.json ## build the static site into build/web (make wasm and npm ci on first use)
 
 serve: playground ## serve the playground on http://127.0.0.1:8000/ (WEB_PORT=)
 	@echo "nanollm playground on http://127.0.0.1:$(WEB_PORT)/ (Ctrl-C stops)"
