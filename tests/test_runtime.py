@@ -398,3 +398,22 @@ def test_package_compiles_for_every_board_arch(arch, tmp_path):
         out = tmp_path / (os.path.basename(src)[:-3] + ".mpy")
         r = subprocess.run([exe, "-march=" + arch, "-o", str(out), src], capture_output=True, text=True)
         assert r.returncode == 0, (src, r.stderr)
+
+
+def test_vector_conversion_from_bytes_matches_the_float_bits():
+    """Norm weights and biases become Q16 straight from their four bytes (no big int per
+    negative value on a 32-bit port); the result equals round(value * 2**16)."""
+    import struct
+    from array import array
+    from nanollm import model as nm
+    vals = [0.0, -0.0, 1.0, -1.0, 0.5, -2.75, 1e-9, -1e-9, 3.14159, -127.99, 1.5e-38, -6e-39]
+    raw = struct.pack("<%df" % len(vals), *vals)
+    out = array("i", bytes(4 * len(vals)))
+
+    class T:
+        type = nm.GGML_F32
+        row_len = len(vals)
+    nm.Model._fill_q16(None, T, raw, out)
+    want = [nm._f32_to_fixed(struct.unpack_from("<I", raw, 4 * j)[0], 16) for j in range(len(vals))]
+    assert list(out) == want
+    assert list(out)[:6] == [0, 0, 65536, -65536, 32768, -180224]

@@ -50,8 +50,12 @@ def _meta(gf, key, kind=int):
 
 def _f32_to_fixed(bits, frac):
     """IEEE float32 bits -> round(value * 2**frac) with integers only (same on every port)."""
-    exp = (bits >> 23) & 255
-    man = bits & 0x7FFFFF
+    return _f32_parts_to_fixed(bits >> 31, (bits >> 23) & 255, bits & 0x7FFFFF, frac)
+
+
+def _f32_parts_to_fixed(sign, exp, man, frac):
+    # The float's fields as small ints: on a 32-bit port, bits >= 2**30 (every negative
+    # float) would be a heap-allocated big int.
     if exp == 255:
         raise NanoLLMError("the model holds an inf or NaN weight")
     if exp:
@@ -67,7 +71,7 @@ def _f32_to_fixed(bits, frac):
         v = 0
     if v >= 1 << 31:
         raise NanoLLMError("a weight of the model (%d) is too large for the integer path; load with mode='float'" % (v >> frac))
-    return -v if bits >> 31 else v
+    return -v if sign else v
 
 
 class Matrix:
@@ -338,10 +342,16 @@ class Model:
         return out
 
     def _fill_q16(self, t, buf, out):
-        import struct
         if t.type == GGML_F32:
+            # fields straight from the bytes: no tuple or big int per element, so loading
+            # leaves no weight-dependent garbage between the tables it keeps (on a 190 KB
+            # heap that garbage fragmented it enough to fail the tokenizer's allocations)
             for j in range(t.row_len):
-                out[j] = _f32_to_fixed(struct.unpack_from("<I", buf, 4 * j)[0], 16)
+                o = 4 * j
+                b3 = buf[o + 3]
+                b2 = buf[o + 2]
+                out[j] = _f32_parts_to_fixed(b3 >> 7, ((b3 & 0x7F) << 1) | (b2 >> 7),
+                                             ((b2 & 0x7F) << 16) | (buf[o + 1] << 8) | buf[o], 16)
         else:  # f16: widen the bits to f32 bits exactly, then convert
             for j in range(t.row_len):
                 h = buf[2 * j] | (buf[2 * j + 1] << 8)
