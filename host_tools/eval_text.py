@@ -51,7 +51,7 @@ WORD_LIST_VERSION = "2020.12.07-2"
 # (text after <|endoftext|>): the model is judged on more than its favourite opening.
 DEFAULT_PROMPTS = ["Once upon a time", "ROMEO:\n", "First Citizen:\n", "The king", "I will",
                    "What is", "She said", ""]
-DEFAULT_SEEDS = 5
+DEFAULT_SEEDS = 10
 DEFAULT_TOKENS = 100
 
 WORD_RE = re.compile(r"[A-Za-z]+")
