@@ -3,7 +3,8 @@
     import nanollm
     nanollm.generate("Once upon a time")          # the default model beside the package
     m = nanollm.load("other.gguf")                # or any GPT-2 GGUF (f32, f16, q8_0, q4_0, q4_1)
-    m.generate("Hello", max_new_tokens=32, temperature=0, callback=print)
+    m.generate("Hello", max_new_tokens=32, temperature=0, callback=lambda s: print(s, end=""))
+    m.stop_reason                                 # "eos", "max_new_tokens", "context_full", "interrupted"
 """
 
 from .errors import NanoLLMError  # noqa: F401  (nanollm.NanoLLMError)
@@ -39,7 +40,7 @@ def load(path=None, mode=None, ctx=None, stream=None):
         _default = None
     import gc
     gc.collect()
-    _default = Model(path or default_model_path(), mode=mode, ctx=ctx, stream=stream)
+    _default = Model(default_model_path() if path is None else path, mode=mode, ctx=ctx, stream=stream)
     return _default
 
 

@@ -1,12 +1,42 @@
 # The generation loop: prompt in, text out, a piece at a time to a callback
 # (Model.generate and nanollm.generate call it).
+#
+# After each call the model keeps what happened, so a caller can say why the text ended
+# and how fast it came, and a Ctrl-C does not lose the text:
+#   model.stop_reason      "eos"             the model wrote <|endoftext|>
+#                          "max_new_tokens"  max_new_tokens tokens were generated
+#                          "context_full"    the context ran out first (the window does not slide)
+#                          "interrupted"     KeyboardInterrupt (Ctrl-C); it is raised again
+#                          None              the call raised another error
+#   model.last_text        the text generated, also when interrupted (the pieces given to
+#                          the callback so far; bytes of an unfinished character are dropped)
+#   model.n_prompt_tokens  tokens of the prompt (1 for an empty prompt: <|endoftext|>)
+#   model.n_new_tokens     tokens generated (the end-of-text token is not counted)
+#   model.prompt_ms        milliseconds to run the prompt through the model
+#   model.gen_ms           milliseconds from then to the end (sampling, forward, decoding)
 
 from .errors import NanoLLMError
 from .sampling import Sampler
 
+try:
+    from time import ticks_diff, ticks_ms  # MicroPython: no float, wraps after days
+except ImportError:
+    try:
+        from time import monotonic
+    except ImportError:  # pragma: no cover  (a port without a clock: figures are 0)
+        def monotonic():
+            return 0
+
+    def ticks_ms():
+        return int(monotonic() * 1000)
+
+    def ticks_diff(a, b):
+        return a - b
+
 
 def generate(model, prompt, max_new_tokens=64, temperature=0.8, top_k=40, top_p=0.95, seed=None,
              callback=None):
+    model.stop_reason = None
     if not isinstance(prompt, str):
         raise NanoLLMError("prompt must be a string, not %s" % type(prompt).__name__)
     if not isinstance(max_new_tokens, int) or max_new_tokens <= 0:
@@ -25,29 +55,46 @@ def generate(model, prompt, max_new_tokens=64, temperature=0.8, top_k=40, top_p=
                            "shorten the prompt" % (len(ids), n_ctx))
     # Generation stops at the end of the context: the window does not slide.
     n_new = min(max_new_tokens, n_ctx - len(ids))
-    model.reset()
-    logits = None
-    for pos in range(len(ids)):
-        logits = model.forward(ids[pos], pos)
-    dec = model.tokenizer.stream_decoder()
+    reason = "max_new_tokens" if n_new == max_new_tokens else "context_full"
+    model.n_prompt_tokens = len(ids)
     pieces = []
-    pos = len(ids)
-    for _ in range(n_new):
-        tok = sampler.sample(logits)
-        if tok == model.eos_id:
-            break
-        piece = dec.feed(tok)
-        if piece:
-            pieces.append(piece)
+    n = 0
+    t0 = ticks_ms()
+    t1 = None
+    try:
+        model.reset()
+        logits = None
+        for pos in range(len(ids)):
+            logits = model.forward(ids[pos], pos)
+        t1 = ticks_ms()
+        dec = model.tokenizer.stream_decoder()
+        pos = len(ids)
+        while n < n_new:
+            tok = sampler.sample(logits)
+            if tok == model.eos_id:
+                reason = "eos"
+                break
+            n += 1
+            piece = dec.feed(tok)
+            if piece:
+                pieces.append(piece)
+                if callback is not None:
+                    callback(piece)
+            logits = model.forward(tok, pos)
+            pos += 1
+        tail = dec.flush()
+        if tail:
+            pieces.append(tail)
             if callback is not None:
-                callback(piece)
-        if pos >= n_ctx:
-            break
-        logits = model.forward(tok, pos)
-        pos += 1
-    tail = dec.flush()
-    if tail:
-        pieces.append(tail)
-        if callback is not None:
-            callback(tail)
-    return "".join(pieces)
+                callback(tail)
+        model.stop_reason = reason
+    except KeyboardInterrupt:
+        model.stop_reason = "interrupted"
+        raise
+    finally:
+        t2 = ticks_ms()
+        model.n_new_tokens = n
+        model.prompt_ms = ticks_diff(t2 if t1 is None else t1, t0)
+        model.gen_ms = 0 if t1 is None else ticks_diff(t2, t1)
+        model.last_text = "".join(pieces)
+    return model.last_text

@@ -213,20 +213,35 @@ class TensorInfo:
         return "<tensor %s %s %s>" % (self.name, self.shape, self.type_name)
 
 
+def _os_reason(e):
+    # the same words on every port (MicroPython's str(OSError) is terser than CPython's)
+    code = e.args[0] if e.args else None
+    return {2: "no such file", 5: "input/output error", 13: "permission denied",
+            21: "it is a folder"}.get(code, "OSError %s" % code)
+
+
 class GGUFFile:
     """An open GGUF file: .version, .kv (metadata), .tensors (name -> TensorInfo)."""
 
     def __init__(self, path):
+        self._f = None
+        if hasattr(path, "__fspath__"):  # a pathlib.Path on CPython
+            path = path.__fspath__()
+        if not isinstance(path, str):
+            # open() takes an int as a file descriptor: never read some other open file
+            raise NanoLLMError("the model path must be a file name (a string), not %s %r"
+                               % (type(path).__name__, path))
         self.path = path
         try:
             import os
-            self.size = os.stat(path)[6]
+            st = os.stat(path)
+            if st[0] & 0o170000 == 0o040000:
+                # MicroPython's open() succeeds on a folder and fails only at the first read
+                raise OSError(21)
+            self.size = st[6]
             self._f = open(path, "rb")
         except OSError as e:
-            # the same words on every port (MicroPython's str(OSError) is terser than CPython's)
-            code = e.args[0] if e.args else None
-            why = {2: "no such file", 13: "permission denied", 21: "it is a folder"}.get(code, "OSError %s" % code)
-            raise NanoLLMError("cannot open model file %s: %s" % (path, why))
+            raise NanoLLMError("cannot open model file %s: %s" % (path, _os_reason(e)))
         try:
             self._reader = _Reader(self._f, self.size, path)
             self._parse()
@@ -241,6 +256,9 @@ class GGUFFile:
         except (ValueError, OverflowError, UnicodeError, KeyError) as e:
             self.close()
             raise NanoLLMError("%s: not a readable GGUF model file (%s: %s)" % (path, type(e).__name__, e))
+        except OSError as e:  # a read that fails (a device error, a file gone)
+            self.close()
+            raise NanoLLMError("cannot read model file %s: %s" % (path, _os_reason(e)))
 
     def close(self):
         if self._f is not None:

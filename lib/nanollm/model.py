@@ -170,6 +170,16 @@ def _buffer(code, size):
 
 
 class Model:
+    # What the last generate() did (generation.py says more): why it stopped ("eos",
+    # "max_new_tokens", "context_full", "interrupted"), its text (kept when Ctrl-C
+    # interrupts it), its token counts and times in milliseconds.
+    stop_reason = None
+    last_text = ""
+    n_prompt_tokens = 0
+    n_new_tokens = 0
+    prompt_ms = 0
+    gen_ms = 0
+
     def __init__(self, path, mode=None, ctx=None, stream=None):
         gc.collect()
         try:
