@@ -66,11 +66,15 @@ def build_parser():
     g.add_argument("--out", required=True, metavar="DIR", help="checkpoint directory (created)")
     g.add_argument("--resume", action="store_true",
                    help="continue the run saved in --out (same data order and RNG state)")
+    g.add_argument("--overwrite", action="store_true",
+                   help="start afresh in an --out that holds an earlier run, replacing it "
+                        "(without this, such an --out is refused)")
     g.add_argument("--init-from", metavar="DIR",
                    help="start from the weights and tokenizer of an existing checkpoint "
                         "(fine-tuning) instead of a random init")
     g.add_argument("--gguf", metavar="OUT.gguf", help="also write a GGUF file at the end")
-    g.add_argument("--outtype", default="q8_0", help="GGUF tensor type (default q8_0)")
+    g.add_argument("--outtype", default="q8_0",
+                   help="GGUF tensor type for --gguf: f32, f16, q8_0, q4_0, q4_1 (default q8_0)")
     g = p.add_argument_group("model shape")
     g.add_argument("--layers", type=int, default=3, help="transformer blocks (default 3)")
     g.add_argument("--embd", type=int, default=96, help="embedding width (default 96)")
@@ -131,6 +135,41 @@ def check_args(a):
         raise TrainError("--val-every must be >= 1")
     if a.resume and a.init_from:
         raise TrainError("--resume and --init-from exclude each other")
+    if a.resume and a.overwrite:
+        raise TrainError("--resume and --overwrite exclude each other")
+    # Everything the run ends with is checked before it starts: a bad --outtype must not
+    # surface after hours of training.
+    from nanollm_host.gguf_model import ToolError, parse_outtype
+    try:
+        a.outtype = parse_outtype(a.outtype)
+    except ToolError as e:
+        raise TrainError("--outtype: %s" % e)
+    if a.gguf is not None:
+        if os.path.isdir(a.gguf):
+            raise TrainError("--gguf %s is a folder; give the name of the GGUF file to write" % a.gguf)
+        folder = os.path.dirname(os.path.abspath(a.gguf))
+        if os.path.exists(folder) and not os.path.isdir(folder):
+            raise TrainError("--gguf %s: %s is not a folder" % (a.gguf, os.path.dirname(a.gguf)))
+
+
+def check_out_dir(a):
+    """Refuse an --out that holds an earlier run unless told what to do with it: training
+    afresh would overwrite its checkpoint (easily done right after a Ctrl-C)."""
+    if os.path.exists(a.out) and not os.path.isdir(a.out):
+        raise TrainError("--out %s is a file, not a folder" % a.out)
+    state_path = os.path.join(a.out, checkpoint.STATE_FILE)
+    if a.resume:
+        if not os.path.exists(state_path):
+            raise TrainError("--resume: %s has no %s to resume from" % (a.out, checkpoint.STATE_FILE))
+        return
+    if a.overwrite:
+        return
+    found = [n for n in (checkpoint.STATE_FILE, "model.safetensors") if os.path.exists(os.path.join(a.out, n))]
+    if found:
+        step = checkpoint.saved_step(a.out)
+        raise TrainError("--out %s already holds a training run (%s%s): continue it with --resume, "
+                         "replace it with --overwrite, or choose another --out"
+                         % (a.out, found[0], ", step %d" % step if step is not None else ""))
 
 
 # ----------------------------------------------------------------------------- data
@@ -283,10 +322,8 @@ def run(a, log=None):
     out_stream = sys.stderr
     log = log or (lambda s: print(s, file=out_stream, flush=True))
     check_args(a)
+    check_out_dir(a)
     os.makedirs(a.out, exist_ok=True)
-    state_path = os.path.join(a.out, checkpoint.STATE_FILE)
-    if a.resume and not os.path.exists(state_path):
-        raise TrainError("--resume: %s has no %s to resume from" % (a.out, checkpoint.STATE_FILE))
 
     meta = None
     if a.resume:

@@ -20,7 +20,7 @@ data: $(STAMP) $(STAMP_PATHS) ## fetch the reference data (GPT-2 vocab, corpus) 
 # about 22-35 minutes on 2 cores). Writes lib/nanollm/model.gguf; see docs/training.md.
 model: $(STAMP) $(STAMP_PATHS) data ## retrain the default model from scratch (~30 min on 2 cores)
 	OPENBLAS_NUM_THREADS=1 $(PY) host_tools/train.py --corpus .cache/corpus/tinyshakespeare.txt \
-		--out .cache/model_default --layers 3 --embd 96 --heads 3 --ctx 128 --vocab 512 \
+		--out .cache/model_default --overwrite --layers 3 --embd 96 --heads 3 --ctx 128 --vocab 512 \
 		--steps 2400 --batch 32 --lr 3e-3 --seed 1337 --val-every 100 \
 		--gguf lib/nanollm/model.gguf --outtype q8_0
 

@@ -233,6 +233,54 @@ def test_error_nan_loss_keeps_last_good_checkpoint(small_corpus, tmp_path, capsy
     assert all(np.isfinite(v).all() for v in w.values())
 
 
+def test_out_holding_a_run_is_refused_without_resume_or_overwrite(small_corpus, tmp_path, capsys):
+    """Issue 15, item 1: training afresh into the folder of an earlier run (easy right after
+    a Ctrl-C) used to overwrite its checkpoint silently."""
+    out = str(tmp_path / "run")
+    common = ["--corpus", small_corpus, "--out", out, "--steps", "6", "--val-every", "2"] + TINY
+    assert train.main(common + ["--stop-at", "2"]) == 0
+    before = {n: os.path.getmtime(os.path.join(out, n)) for n in os.listdir(out)}
+    code, err = run_train(common, capsys)
+    line = _last_error_line(err)
+    assert code == 1 and "already holds a training run (train_state.safetensors, step 2)" in line, line
+    assert "--resume" in line and "--overwrite" in line
+    # nothing in the earlier run was touched
+    assert {n: os.path.getmtime(os.path.join(out, n)) for n in os.listdir(out)} == before
+    _, meta = checkpoint.load_state(out)
+    assert meta["step"] == 2
+    # an HF checkpoint alone (e.g. a folder given to --init-from) is protected too
+    os.remove(os.path.join(out, checkpoint.STATE_FILE))
+    code, err = run_train(common, capsys)
+    assert code == 1 and "already holds a training run (model.safetensors)" in _last_error_line(err)
+    # --overwrite starts afresh; --resume and --overwrite together make no sense
+    assert train.main(common + ["--overwrite", "--stop-at", "4"]) == 0
+    _, meta = checkpoint.load_state(out)
+    assert meta["step"] == 4
+    code, err = run_train(common + ["--resume", "--overwrite"], capsys)
+    assert code == 1 and "exclude each other" in _last_error_line(err)
+
+
+@pytest.mark.parametrize("extra,msg", [
+    (["--gguf", "m.gguf", "--outtype", "q5_k"], "--outtype: unknown type 'q5_k'"),
+    (["--outtype", "q3"], "--outtype: unknown type 'q3'"),
+    (["--gguf", "."], "--gguf . is a folder"),
+])
+def test_gguf_settings_checked_before_training(small_corpus, tmp_path, capsys, extra, msg):
+    """Issue 15, item 2: a bad --outtype used to end a whole training run in a traceback.
+    The default --steps is 2400: were the check still at the end, this would train for minutes."""
+    out = str(tmp_path / "o")
+    t0 = time.time()
+    code, err = run_train(["--corpus", small_corpus, "--out", out] + extra + TINY, capsys)
+    assert code == 1 and msg in _last_error_line(err), err
+    assert "Traceback" not in err and time.time() - t0 < 10
+    assert not os.path.exists(out)  # refused before the folder was made, let alone trained in
+    assert train.main(["--corpus", small_corpus, "--out", out, "--steps", "1", "--val-every", "1",
+                       "--outtype", "Q4_0", "--gguf", str(tmp_path / "m.gguf")] + TINY) == 0
+    import gguf
+    types = {t.tensor_type.name for t in gguf.GGUFReader(str(tmp_path / "m.gguf")).tensors}
+    assert "Q4_0" in types
+
+
 def test_help_lists_the_options(capsys):
     with pytest.raises(SystemExit) as e:
         train.main(["--help"])
@@ -240,7 +288,7 @@ def test_help_lists_the_options(capsys):
     out = capsys.readouterr().out
     for opt in ("--corpus", "--out", "--layers", "--embd", "--heads", "--ctx", "--vocab",
                 "--steps", "--batch", "--lr", "--optimizer", "--seed", "--resume", "--val-every",
-                "--gguf", "--outtype"):
+                "--gguf", "--outtype", "--overwrite"):
         assert opt in out
 
 

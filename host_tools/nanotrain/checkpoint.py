@@ -57,6 +57,15 @@ def save_state(out_dir, arrays, meta):
             lambda tmp: save_file(arrays, tmp, metadata={"nanotrain": json.dumps(meta)}))
 
 
+def saved_step(out_dir):
+    """The step of the training state saved in out_dir, or None (none, or unreadable)."""
+    try:
+        with safe_open(os.path.join(out_dir, STATE_FILE), framework="np") as f:
+            return int(json.loads(f.metadata()["nanotrain"])["step"])
+    except Exception:  # noqa: BLE001  (only a detail of an error message)
+        return None
+
+
 def load_state(out_dir):
     path = os.path.join(out_dir, STATE_FILE)
     with safe_open(path, framework="np") as f:
