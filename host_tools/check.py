@@ -11,13 +11,16 @@ raw logit arrays to a file). Integer-path logits are scaled by m.logit_scale. Fo
 position it prints the largest |logit difference|, whether the top-1 token agrees, and the
 next-token NLL under the reference and under the runtime; then a summary per interpreter.
 
-Pass/fail (exit 0 / 1; bad input exits 2):
-  files without quantized tensors (f32, f16): max |diff| <= --atol (default 1e-4)
-  quantized files: the runtime's mean NLL within --nll-tol of the baseline
-    (default 1 % for q8_0, 5 % for q4_0/q4_1); the baseline is the reference on the
-    unquantized weights when --f32-reference F32.gguf is given, else on the dequantized
-    weights of MODEL itself. --atol may be given to check the logits as well.
-  with --prompt, the runtime's tokenizer must also agree with the reference tokenization.
+Two questions, kept apart:
+  Is the runtime right? It is judged against the reference on the SAME weights (a quantized
+  file's weights dequantized), PASS or FAIL (exit 0 / 1; bad input exits 2):
+    files without quantized tensors (f32, f16): max |diff| <= --atol (default 1e-4)
+    quantized files (the integer path): the runtime's mean NLL within --nll-tol (default
+      1 %) of the reference's; --atol may be given to check the logits as well.
+    with --prompt, the runtime's tokenizer must also agree with the reference tokenization.
+  What did quantizing cost? With --f32-reference F32.gguf (the same model unquantized), the
+  NLL of MODEL's weights is compared with the f32 weights' and reported, not judged: that
+  loss belongs to the file, not to the runtime.
 """
 import argparse
 import os
@@ -35,7 +38,9 @@ from nanollm_host.reference import Reference, log_softmax
 
 DEFAULT_PROMPT = ("First Citizen:\nBefore we proceed any further, hear me speak.\n\n"
                   "All:\nSpeak, speak.\n\nFirst Citizen:\nYou are all resolved rather to die than to famish?\n")
-NLL_TOL = {"q8_0": 0.01, "q4_0": 0.05, "q4_1": 0.05}
+# The integer path's own error, on the same weights, for every weight type: measured at most
+# 0.1 % on the test fixtures (tests/test_check.py).
+NLL_TOL = 0.01
 
 # The script run under MicroPython. It writes the raw bytes of each logits array to OUT and
 # prints one line describing them, so nothing is lost to text formatting.
@@ -171,7 +176,7 @@ def next_token_nll(logits, ids):
     return -lp[np.arange(len(ids) - 1), np.asarray(ids[1:])]
 
 
-def compare(name, ref_logits, rt_logits, ids, criteria, say, baseline_nll=None, verbose=True):
+def compare(name, ref_logits, rt_logits, ids, criteria, say, verbose=True):
     """Print the per-position table and a summary; returns True when within tolerance."""
     if rt_logits.shape != ref_logits.shape:
         say("%s: runtime gave logits of shape %s, the reference %s" % (name, rt_logits.shape, ref_logits.shape))
@@ -197,15 +202,25 @@ def compare(name, ref_logits, rt_logits, ids, criteria, say, baseline_nll=None, 
         m_ref, m_rt = float(nll_ref.mean()), float(nll_rt.mean())
         parts.append("NLL ref %.4f runtime %.4f" % (m_ref, m_rt))
         if criteria.get("nll_tol") is not None:
-            base = m_ref if baseline_nll is None else baseline_nll
-            rel = (m_rt - base) / base
+            rel = (m_rt - m_ref) / m_ref
             good = bool(abs(rel) <= criteria["nll_tol"])
             ok &= good
-            verdicts.append("NLL %+.2f %% vs %s %.4f (limit %.0f %%)"
-                            % (100 * rel, criteria["baseline_name"], base, 100 * criteria["nll_tol"]))
+            verdicts.append("NLL %+.2f %% vs the reference on the same weights (limit %g %%)"
+                            % (100 * rel, 100 * criteria["nll_tol"]))
     say("summary %s: %s; %s -> %s" % (name, ", ".join(parts), "; ".join(verdicts) or "no criterion",
                                       "PASS" if ok else "FAIL"))
     return ok
+
+
+def quantization_report(main_type, nll_weights, nll_f32, f32_path, nll_runtime):
+    """One line: what storing the weights as main_type cost in NLL against the f32 file
+    (reported, not judged), and the runtime's NLL against the same f32 figure."""
+    rel = (nll_weights - nll_f32) / nll_f32
+    rt = "; ".join("%s %.4f (%+.2f %%)" % (k, v, 100 * (v - nll_f32) / nll_f32)
+                   for k, v in nll_runtime.items() if v is not None)
+    return ("quantization loss (reported, not judged): NLL of the %s weights %.4f vs %.4f for %s "
+            "(%+.2f %%)%s" % (main_type, nll_weights, nll_f32, f32_path, 100 * rel,
+                              "; the runtime's: " + rt if rt else ""))
 
 
 def main(argv=None):
@@ -221,11 +236,12 @@ def main(argv=None):
     ap.add_argument("--max-tokens", type=int, default=64, metavar="N",
                     help="use at most N tokens (default 64; never more than the model's context)")
     ap.add_argument("--f32-reference", metavar="F32.gguf",
-                    help="unquantized model for the NLL baseline of a quantized MODEL")
+                    help="the same model unquantized: report what quantizing cost (not judged)")
     ap.add_argument("--atol", type=float, help="max |logit diff| allowed (default 1e-4 for unquantized "
                                                "files; unchecked for quantized ones unless given)")
     ap.add_argument("--nll-tol", type=float, metavar="FRACTION",
-                    help="allowed relative NLL change for quantized files (default 0.01 q8_0, 0.05 q4_x)")
+                    help="quantized files: allowed relative NLL difference between the runtime and "
+                         "the reference on the same weights (default %g)" % NLL_TOL)
     ap.add_argument("--mode", choices=("int", "float"), help="runtime path (default: the runtime's choice)")
     ap.add_argument("--micropython", metavar="PATH", help="micropython executable (default: venv, then PATH)")
     ap.add_argument("--heapsize", help="MicroPython heap size, e.g. 4M (default: micropython's)")
@@ -256,31 +272,30 @@ def main(argv=None):
 
     quantized = sorted({t for t in model.types.values() if t in gm.QUANTIZED})
     criteria = {"atol": a.atol}
-    baseline_nll = None
     if not quantized:
         if criteria["atol"] is None:
             criteria["atol"] = 1e-4
     else:
-        worst = "q8_0" if quantized == ["q8_0"] else "q4_0"
-        criteria["nll_tol"] = a.nll_tol if a.nll_tol is not None else NLL_TOL[worst]
-        criteria["baseline_name"] = "dequantized reference"
+        criteria["nll_tol"] = a.nll_tol if a.nll_tol is not None else NLL_TOL
         if len(ids) < 2:
             raise gm.ToolError("a quantized model is judged by NLL: give at least 2 tokens")
+    if a.f32_reference and len(ids) < 2:
+        raise gm.ToolError("--f32-reference compares NLL: give at least 2 tokens")
     ref_logits = ref.logits(ids)
-    if quantized and a.f32_reference:
+    f32_nll = None
+    if a.f32_reference:
         base = Reference(a.f32_reference)
         if (base.n_vocab, base.hparams.n_embd, base.hparams.n_layer) != (hp.n_vocab, hp.n_embd, hp.n_layer):
             raise gm.ToolError("%s is not the same model as %s (sizes differ)" % (a.f32_reference, a.model))
-        baseline_nll = base.nll(ids)
-        criteria["baseline_name"] = "f32 reference"
+        f32_nll = base.nll(ids)
 
     say("model: %s (%s; %d layers, n_embd %d, n_vocab %d, ctx %d)"
         % (a.model, model.main_type, hp.n_layer, hp.n_embd, hp.n_vocab, hp.n_ctx))
-    say("tokens: %d from %s; reference: numpy float64 on the %s weights%s"
-        % (len(ids), origin, "dequantized" if quantized else "stored",
-           ("; NLL baseline: %s (%.4f)" % (a.f32_reference, baseline_nll)) if baseline_nll is not None else ""))
+    say("tokens: %d from %s; reference: numpy float64 on the %s weights"
+        % (len(ids), origin, "dequantized" if quantized else "stored"))
 
     ok = True
+    nll_rt = {}
     which = ("cpython", "micropython") if a.interpreter == "both" else (a.interpreter,)
     for name in which:
         if name == "cpython":
@@ -298,8 +313,12 @@ def main(argv=None):
                 ok = False
             else:
                 say("tokenizer %s: the runtime's %d tokens agree with the reference" % (name, len(got)))
-        ok &= compare(name, ref_logits, rt, ids, criteria, say, baseline_nll, verbose=not a.quiet)
-    say("check: %s" % ("PASS" if ok else "FAIL"))
+        ok &= compare(name, ref_logits, rt, ids, criteria, say, verbose=not a.quiet)
+        nll_rt[name] = float(next_token_nll(rt, ids).mean()) if len(ids) >= 2 else None
+    if f32_nll is not None:
+        say(quantization_report(model.main_type, float(next_token_nll(ref_logits, ids).mean()), f32_nll,
+                                a.f32_reference, nll_rt))
+    say("check: %s (the runtime against the reference on the same weights)" % ("PASS" if ok else "FAIL"))
     return 0 if ok else 1
 
 

@@ -51,13 +51,40 @@ def test_q8_0_against_f32_reference(models):
     s = summaries(res.stdout)
     assert set(s) == {"cpython", "micropython"}
     for line in s.values():
-        assert "vs f32 reference" in line and "(limit 1 %) -> PASS" in line
+        assert "vs the reference on the same weights (limit 1 %) -> PASS" in line
+    assert "quantization loss (reported, not judged): NLL of the q8_0 weights" in res.stdout
+    assert "the runtime's: cpython" in res.stdout and "; micropython " in res.stdout
+
+
+def _pct(text, after):
+    return float(text.split(after, 1)[1].split("(", 1)[1].split(" %")[0])
+
+
+def test_q4_0_quantization_loss_reported_not_judged(models):
+    """Issue 15, item 5: q4_0 loses ~9.5 % NLL to its f32 file on this fixture while the
+    runtime equals the reference on the dequantized weights; check.py used to call that a
+    FAIL. The runtime is judged on the same weights, the quantization loss only reported."""
+    res = run_check(models["gpt2_trained", "q4_0"], "--f32-reference", models["gpt2_trained", "f32"],
+                    "--interpreter", "cpython", "-q")
+    assert res.returncode == 0, res.stdout + res.stderr
+    line = [ln for ln in res.stdout.splitlines() if ln.startswith("quantization loss")][0]
+    loss = _pct(line, "for ")
+    assert loss > 5, line  # far above any runtime tolerance: and still no FAIL
+    summary = summaries(res.stdout)["cpython"]
+    rt_err = float(summary.split("NLL ")[-1].split(" %")[0])
+    assert abs(rt_err) < 0.5 and "-> PASS" in summary, summary
+    assert res.stdout.strip().endswith("check: PASS (the runtime against the reference on the same weights)")
+    # a runtime that is wrong on the same weights still fails, quantization loss or not
+    res = run_check(models["gpt2_trained", "q4_0"], "--f32-reference", models["gpt2_trained", "f32"],
+                    "--interpreter", "cpython", "-q", "--nll-tol", "1e-9")
+    assert res.returncode == 1 and "-> FAIL" in res.stdout and "quantization loss" in res.stdout
 
 
 def test_q4_0_cpython(models):
     res = run_check(models["gpt2_trained", "q4_0"], "--interpreter", "cpython", "--max-tokens", "32", "-q")
     assert res.returncode == 0, res.stdout + res.stderr
-    assert "vs dequantized reference" in res.stdout and "(limit 5 %)" in res.stdout
+    assert "vs the reference on the same weights (limit 1 %)" in res.stdout
+    assert "quantization loss" not in res.stdout
 
 
 @pytest.mark.parametrize("key", [("gpt2_odd", "f32"), ("gpt2_untied", "f16")])
