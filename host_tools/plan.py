@@ -7,7 +7,8 @@
 Reads the GGUF with the runtime's lib/nanollm/gguf.py and plans it with lib/nanollm/plan.py
 (the check nanollm.load() makes against gc.mem_free() on the board), adds the runtime's own
 code in RAM, and compares with the board profile's free heap (boards/*.json). Prints the
-breakdown, the peak, and "fits, N KB to spare" or "does not fit by N KB; try ...".
+breakdown, the peak, and "fits, N KB to spare", "does not fit by N KB; try ..." or, when the
+board's filesystem cannot hold the file, "does not fit: the file ... is larger than ...".
 Exit status: 0 fits, 1 does not fit, 2 bad input.
 """
 import argparse
@@ -22,7 +23,7 @@ from nanollm import gpt2
 from nanollm import plan as P
 from nanollm.errors import NanoLLMError
 from nanollm.gguf import GGUFFile, GGML_Q8_0, GGML_Q4_0, GGML_Q4_1, TYPE_NAME
-from nanollm_host import tools
+from nanollm_host import cli, tools
 from nanollm_host.boards import UnknownBoard, board_names, load_board
 from nanollm_host.paths import BUILD, LIB, PACKAGE
 
@@ -170,13 +171,13 @@ def suggest(model, board, ctx, kind, stream=None):
         out.append("--ctx %d" % c)
     if model["types"] != ["q4_0"]:
         q4 = requantized(model, "q4_0")
-        if evaluate(q4, board, ctx, kind, stream)["fits"]:
+        if evaluate(q4, board, ctx, kind, stream)["heap_fits"]:
             out.append("q4_0")
         elif not out:
             c4 = best_ctx(q4)
             if c4 >= 1:
                 out.append("q4_0 with --ctx %d" % c4)
-    if stream is False and evaluate(model, board, ctx, kind, None)["fits"]:
+    if stream is False and evaluate(model, board, ctx, kind, None)["heap_fits"]:
         out.append("--stream auto (weights streamed from flash)")
     return out
 
@@ -235,13 +236,14 @@ def main(argv=None):
         results = []
         for b in boards:
             ev = evaluate(model, b, a.ctx, a.code, stream)
-            sugg = [] if ev["fits"] else suggest(model, b, ev["ctx"], a.code, stream)
+            sugg = [] if ev["heap_fits"] else suggest(model, b, ev["ctx"], a.code, stream)
             results.append((b, ev, sugg))
     except (PlanError, UnknownBoard) as e:
         print("plan: error: %s" % e, file=sys.stderr)
         return 2
     if a.json:
-        out = [{"board": b["name"], "fits": ev["fits"], "file_fits": ev["file_fits"], "peak": ev["total"],
+        out = [{"board": b["name"], "fits": ev["fits"], "heap_fits": ev["heap_fits"], "file_fits": ev["file_fits"],
+                "peak": ev["total"],
                 "free": ev["free"], "spare": ev["spare"], "ctx": ev["ctx"], "code": ev["code"],
                 "suggestions": sugg, "verdict": P.verdict(ev, sugg),
                 "breakdown": {k: v for k, v in ev["plan"].items() if k != "resident"}} for b, ev, sugg in results]
@@ -251,8 +253,8 @@ def main(argv=None):
             print("%-8s %s" % (b["name"], P.verdict(ev, sugg)))
     else:
         print(report(model, *results[0][1:]))
-    return 0 if all(ev["fits"] and ev["file_fits"] for _, ev, _ in results) else 1
+    return 0 if all(ev["fits"] for _, ev, _ in results) else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run(main))

@@ -179,6 +179,7 @@ function verdict(r) {
   let fsNote = "";
   if (r.fs != null && r.file != null && r.file > r.fs) fsNote = ` The file (${kb(r.file)}) is larger than its ${kb(r.fs)} filesystem.`;
   const detail = `the model needs ${kb(r.need)} (${weights}); ${r.basis}: ${kb(r.free)}${code}.${fsNote}`;
+  if (r.file_fits === false) return { short: `short by ${kb(r.file - r.fs)} of flash`, cls: "no", long: `${r.title}: does not fit, the file is larger than its filesystem: ${detail}` };
   if (r.fits) return { short: `fits, ${amount} spare`, cls: "yes", long: `${r.title}: fits with ${amount} to spare: ${detail}` };
   return { short: `short by ${amount}`, cls: "no", long: `${r.title}: does not fit, short by ${amount}: ${detail}` };
 }

@@ -174,7 +174,8 @@ def fits(boards_json, code_json="null"):
             continue
         p = ev["plan"]
         r.update({"free": free, "basis": basis, "code": code, "need": ev["need"], "total": ev["total"],
-                  "spare": ev["spare"], "fits": ev["fits"], "streamed": p["weights_streamed"],
+                  "spare": ev["spare"], "fits": ev["heap_fits"], "file_fits": ev["file_fits"],
+                  "streamed": p["weights_streamed"],
                   "resident": p["weights_resident"], "fs": ev["fs_bytes"], "file": file_bytes,
                   "verdict": P.verdict(ev)})
         out.append(r)

@@ -137,7 +137,9 @@ def run_tool(main, argv=None, prog=None):
     except KeyboardInterrupt:
         print("%s: interrupted (no output written)" % prog, file=sys.stderr)
         return 130
-    except BrokenPipeError:
+    except BrokenPipeError:  # `tool ... | head`: the reader went away
+        from nanollm_host.cli import silence_stdout
+        silence_stdout()
         return 1
 
 

@@ -124,17 +124,20 @@ def check_fits(p, path):
 # and the browser playground both judge a model with these functions.
 
 def evaluate(shape, matrices, integer, free_heap, code, ctx=None, stream=None, file_bytes=None, fs_bytes=None):
-    """Does the model fit a board? A dict with the plan, the total, the spare bytes and "fits"."""
+    """Does the model fit a board? A dict with the plan, the total, the spare heap bytes,
+    "heap_fits" (the heap holds it), "file_fits" (the board's filesystem holds the file) and
+    "fits" (both)."""
     shape = dict(shape)
     if ctx:
         shape["n_ctx"] = ctx
     p = plan_model(shape, matrices, integer, shape["n_ctx"], stream=stream, free=free_heap - code)
     need = p["peak"] + HEADROOM
     total = code + need
+    heap_fits = total <= free_heap
+    file_fits = fs_bytes is None or file_bytes is None or file_bytes <= fs_bytes
     return {"plan": p, "ctx": shape["n_ctx"], "free": free_heap, "code": code, "need": need, "total": total,
-            "spare": free_heap - total, "fits": total <= free_heap,
-            "file_fits": fs_bytes is None or file_bytes is None or file_bytes <= fs_bytes,
-            "file_bytes": file_bytes, "fs_bytes": fs_bytes}
+            "spare": free_heap - total, "heap_fits": heap_fits, "file_fits": file_fits,
+            "fits": heap_fits and file_fits, "file_bytes": file_bytes, "fs_bytes": fs_bytes}
 
 
 def largest_ctx(shape, matrices, integer, free_heap, code, upto, stream=None):
@@ -142,7 +145,7 @@ def largest_ctx(shape, matrices, integer, free_heap, code, upto, stream=None):
     lo, hi = 0, upto
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if evaluate(shape, matrices, integer, free_heap, code, mid, stream)["fits"]:
+        if evaluate(shape, matrices, integer, free_heap, code, mid, stream)["heap_fits"]:
             lo = mid
         else:
             hi = mid - 1
@@ -154,21 +157,29 @@ def _kb(n):
 
 
 def verdict(ev, suggestions=()):
-    """One line: "fits, N KB to spare" or "does not fit by N KB; try ..."."""
-    if ev["fits"]:
-        v = "fits, %d KB to spare" % (ev["spare"] // 1024)
+    """One line: "fits, N KB to spare", "does not fit by N KB; try ..." (the heap), or "does
+    not fit: the file ... is larger than the board's filesystem" (the flash)."""
+    too_big = None
+    if not ev["file_fits"]:
+        too_big = "the file (%d KB) is larger than the board's %d KB filesystem" % (_kb(ev["file_bytes"]),
+                                                                                  _kb(ev["fs_bytes"]))
+    if ev["heap_fits"]:
+        heap = "fits, %d KB to spare" % (ev["spare"] // 1024)
         if ev["plan"]["weights_streamed"]:
-            v += " (streaming %d KB of weights from flash)" % _kb(ev["plan"]["weights_streamed"])
+            heap += " (streaming %d KB of weights from flash)" % _kb(ev["plan"]["weights_streamed"])
+        if too_big:
+            # the first words are the answer: it cannot run, however well the heap would do
+            return "does not fit: %s (the heap would have %d KB to spare)" % (too_big, ev["spare"] // 1024)
         if ev["spare"] < ev["need"] - HEADROOM:
             # measured: loads needed up to twice the planned model peak free (fragmentation)
-            v += "; tight: loading needed up to 2x the model's planned %d KB free on the unix port " \
-                 "and the emulated M0" % _kb(ev["need"])
+            heap += "; tight: loading needed up to 2x the model's planned %d KB free on the unix port " \
+                    "and the emulated M0" % _kb(ev["need"])
+        return heap
+    v = "does not fit by %d KB" % _kb(-ev["spare"])
+    if suggestions:
+        v += "; try " + " or ".join(suggestions)
     else:
-        v = "does not fit by %d KB" % _kb(-ev["spare"])
-        if suggestions:
-            v += "; try " + " or ".join(suggestions)
-        else:
-            v += "; nothing smaller fits: the tokenizer, logits and code alone exceed the heap"
-    if not ev["file_fits"]:
-        v += "; the file (%d KB) is larger than the board's %d KB filesystem" % (_kb(ev["file_bytes"]), _kb(ev["fs_bytes"]))
+        v += "; nothing smaller fits: the tokenizer, logits and code alone exceed the heap"
+    if too_big:
+        v += "; and %s" % too_big
     return v
