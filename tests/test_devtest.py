@@ -112,6 +112,33 @@ def test_full_filesystem_on_copy():
     assert "filesystem is full" in err and "KB free" in err
 
 
+def test_small_heap_and_filesystem_as_asked(tmp_path):
+    """Issue 15, item 7: `--heap 192k --fs-kb 1408` (an RP2040's figures) made no filesystem,
+    silently (its blocks did not fit the 192 KB heap they were taken from), and the tests
+    then ran on the host's disk ("235447012 KB free"). The blocks live outside the heap now."""
+    (tmp_path / "test_fs.py").write_text(
+        "def test_fs():\n    import os, gc\n    st = os.statvfs('.')\n"
+        "    print('FS', st[0] * st[2], 'HEAP', gc.mem_free() + gc.mem_alloc())\n")
+    rc, out, err = devtest_run("--emulate", "unix", "--heap", "192k", "--fs-kb", "1408", "--no-model",
+                               "--no-big-model", "--tests", str(tmp_path), timeout=300)
+    assert rc == 0, out + err
+    fs, heap = [ln.split() for ln in out.splitlines() if ln.startswith("FS ")][0][1::2]
+    assert int(fs) == 1408 * 1024 and int(heap) <= 192 * 1024, out
+    free = int(err.split(" KB free on its filesystem")[0].rsplit(", ", 1)[1])
+    assert 1000 < free <= 1408, err
+
+
+def test_filesystem_that_cannot_be_made_is_an_error(monkeypatch):
+    """A boot-time failure of the filesystem stops the stand-in with the reason."""
+    monkeypatch.setattr(emulator, "_BLOCKFS", emulator._BLOCKFS.replace(
+        "vfs.VfsLfs2.mkfs(_bd)", "raise MemoryError('memory allocation failed, allocating 1441792 bytes')"))
+    em = emulator.UnixStandIn(heap="192k", fs_kb=1408)
+    with pytest.raises(emulator.EmulatorError, match=r"could not make its 1408 KB filesystem: "
+                                                     r"MemoryError: memory allocation failed"):
+        em.start()
+    assert not em.alive()
+
+
 def test_small_filesystem_that_fits(models):
     rc, out, err = devtest_run("--emulate", "unix", "--fs-kb", "1024", "--heap", "4m", "--no-big-model", "-k", "greedy")
     assert rc == 0, out + err

@@ -258,7 +258,8 @@ def main(argv=None):
     ap.add_argument("--timeout", type=float, default=600, help="seconds one test may run (default 600)")
     ap.add_argument("--connect-timeout", type=float, default=10, help="seconds to wait for the REPL (default 10)")
     ap.add_argument("--heap", help="--emulate unix: heap size, e.g. 256k")
-    ap.add_argument("--fs-kb", type=int, help="--emulate unix: LittleFS RAM disk of this many KB")
+    ap.add_argument("--fs-kb", type=int, help="--emulate unix: a LittleFS filesystem of this many KB "
+                    "(outside the heap)")
     ap.add_argument("--firmware", help="--emulate qemu: firmware ELF (default build/firmware/qemu/firmware.elf)")
     args = ap.parse_args(argv)
     args.tests = os.path.abspath(args.tests)

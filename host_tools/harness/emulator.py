@@ -4,7 +4,8 @@
   python host_tools/harness/emulator.py unix [--heap 256k] [--fs-kb 512]
       the unix `micropython` behind a PTY (socat). Its REPL behaves like a board's, except
       that a soft reset (Ctrl-D) ends it: tell mpremote `resume`. --fs-kb mounts a LittleFS
-      RAM disk of that size as its working directory (a board's small flash filesystem).
+      filesystem of that size as its working directory (a board's small flash filesystem);
+      its blocks live in a host file, not in the heap, as a board's flash is not its RAM.
   python host_tools/harness/emulator.py qemu [--firmware build/firmware/qemu/firmware.elf] [--icount]
       MicroPython's qemu port on the emulated BBC micro:bit machine (Cortex-M0) with 256 KB
       RAM, console on a PTY. --icount makes time count instructions (1 ns each).
@@ -41,32 +42,44 @@ def micropython_exe():
         raise EmulatorError(str(e))
 
 
-# MicroPython code run before the REPL when the stand-in has a small filesystem:
-# a RAM block device formatted with LittleFS, mounted over the working directory.
-_RAMFS = """
-import os, vfs
-class _RAMBlocks:
-    def __init__(self, n, bs=512):
+# MicroPython code run before the REPL when the stand-in has a small filesystem: a block
+# device over a host file (so the filesystem takes none of the heap the stand-in is given),
+# formatted with LittleFS and mounted over the working directory. It writes "ok" or the
+# error to a status file the host waits for: a filesystem that could not be made must not
+# leave the stand-in running on the host's own disk.
+_BLOCKFS = """
+import os, sys, vfs
+class _FileBlocks:
+    def __init__(self, path, n, bs=512):
         self.bs = bs
-        self.data = bytearray(n * bs)
+        self.n = n
+        self.f = open(path, "r+b")
     def readblocks(self, b, buf, off=0):
-        a = b * self.bs + off
-        buf[:] = self.data[a:a + len(buf)]
+        self.f.seek(b * self.bs + off)
+        self.f.readinto(buf)
     def writeblocks(self, b, buf, off=None):
-        a = b * self.bs + (off or 0)
-        self.data[a:a + len(buf)] = buf
+        self.f.seek(b * self.bs + (off or 0))
+        self.f.write(buf)
     def ioctl(self, op, arg):
         if op == 4:
-            return len(self.data) // self.bs
+            return self.n
         if op == 5:
             return self.bs
         if op == 6:
             return 0
-_bd = _RAMBlocks(%d)
-vfs.VfsLfs2.mkfs(_bd)
-vfs.mount(vfs.VfsLfs2(_bd), %r)
-os.chdir(%r)
-del _bd, _RAMBlocks
+try:
+    _bd = _FileBlocks(%(image)r, %(blocks)d)
+    vfs.VfsLfs2.mkfs(_bd)
+    vfs.mount(vfs.VfsLfs2(_bd), %(mnt)r)
+    os.chdir(%(mnt)r)
+    _st = os.statvfs(".")
+    _msg = "ok %%d" %% (_st[0] * _st[2])
+    del _bd, _st
+except Exception as e:
+    _msg = "error %%s: %%s" %% (type(e).__name__, e)
+with open(%(status)r, "w") as _f:
+    _f.write(_msg)
+del _FileBlocks, _msg, _f
 """
 
 
@@ -119,12 +132,21 @@ class UnixStandIn(_StandIn):
         cmd = [micropython_exe()]
         if self.heap:
             cmd += ["-X", "heapsize=%s" % self.heap]
+        status = None
+        if self.fs_kb is not None and self.fs_kb < 2:
+            raise EmulatorError("--fs-kb %d: a filesystem needs at least 2 KB (two LittleFS blocks)" % self.fs_kb)
         if self.fs_kb:
             mnt = os.path.join(self.workdir, "flash")
             os.makedirs(mnt, exist_ok=True)
-            boot = os.path.join(self.workdir, "boot_ramfs.py")
+            image = os.path.join(self.workdir, "flash.img")
+            with open(image, "wb") as f:
+                f.truncate(self.fs_kb * 1024)
+            status = os.path.join(self.workdir, "flash.status")
+            if os.path.exists(status):
+                os.remove(status)
+            boot = os.path.join(self.workdir, "boot_blockfs.py")
             with open(boot, "w") as f:
-                f.write(_RAMFS % (self.fs_kb * 2, mnt, mnt))
+                f.write(_BLOCKFS % {"image": image, "blocks": self.fs_kb * 2, "mnt": mnt, "status": status})
             cmd += ["-i", boot]
         # socat's EXEC splits on spaces: the paths here come from mkdtemp and the venv
         exec_arg = "EXEC:%s,pty,stderr,setsid,ctty,rawer" % " ".join(cmd)
@@ -140,7 +162,30 @@ class UnixStandIn(_StandIn):
                 self.stop()
                 raise EmulatorError("socat made no PTY within %d s" % timeout)
             time.sleep(0.05)
+        if status:
+            self._check_filesystem(status, t0 + timeout)
         return self.device
+
+    def _check_filesystem(self, status, deadline):
+        """Wait for the boot code's word on the --fs-kb filesystem; stop and say why if it failed."""
+        def word():
+            try:
+                with open(status) as f:
+                    return f.read()
+            except OSError:
+                return ""
+        while not word():
+            if self.proc.poll() is not None or time.time() > deadline:
+                self.stop()
+                raise EmulatorError("the unix stand-in did not make its %d KB filesystem (no word from its "
+                                    "boot code)" % self.fs_kb)
+            time.sleep(0.05)
+        word = word()
+        if not word.startswith("ok"):
+            self.stop()
+            raise EmulatorError("the unix stand-in could not make its %d KB filesystem: %s"
+                                % (self.fs_kb, word[len("error "):]))
+        self.fs_bytes = int(word.split()[1])
 
     def stop(self):
         super().stop()
@@ -278,7 +323,8 @@ def main(argv=None):
                                              "for mpremote and devtest.py.")
     ap.add_argument("kind", choices=["unix", "qemu"], help="which stand-in")
     ap.add_argument("--heap", help="unix: heap size, e.g. 256k (default: the port's 2 MB)")
-    ap.add_argument("--fs-kb", type=int, help="unix: a LittleFS RAM disk of this many KB as the working directory")
+    ap.add_argument("--fs-kb", type=int, help="unix: a LittleFS filesystem of this many KB as the working directory "
+                    "(its blocks in a host file, outside the heap)")
     ap.add_argument("--firmware", help="qemu: firmware ELF (default %s)" % rel(QEMU_FIRMWARE))
     ap.add_argument("--icount", action="store_true", help="qemu: -icount shift=0 (time = instructions)")
     a = ap.parse_args(argv)
