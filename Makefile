@@ -37,8 +37,17 @@ help: ## this list: every target, by area
 		/^##@ / { printf "\n%s\n", substr($$0, 5); next } \
 		/^[a-zA-Z0-9_.-]+:[^=]*## / { printf "  make %-20s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
+# The host tools need Python 3.11 or newer (numpy 2.4.6 requires it): said before the venv
+# is made, not after pip has failed to find a numpy for an older Python.
 $(STAMP): requirements.txt
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@if [ ! -x $(PY) ]; then \
+		if ! $(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then \
+			echo "error: the host tools need Python 3.11 or newer (numpy 2.4.6 does); $(PYTHON) is" \
+				"$$(v=$$($(PYTHON) --version 2>&1) && echo "$$v" || echo "not found"). Name another: make $(or $(MAKECMDGOALS),setup) PYTHON=python3.12" >&2; \
+			exit 1; \
+		fi; \
+		$(PYTHON) -m venv $(VENV); \
+	fi
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
 	@touch $@
 
@@ -56,14 +65,15 @@ $(STAMP_PATHS): $(STAMP)
 
 setup: $(STAMP) $(STAMP_PATHS) ## install the pinned host tools and MicroPython into .venv
 
+# The prompt and the model path reach the command through the environment, never through
+# the shell's quoting: any text is a prompt ($(value) keeps make from expanding a $ in it).
+demo: export NANOLLM_DEMO_PROMPT = $(value PROMPT)
+demo: export NANOLLM_DEMO_MODEL = $(value MODEL)
 demo: $(STAMP) $(STAMP_PATHS) ## generate text with MicroPython from the default model (PROMPT=..., MODEL=...)
-	@echo "MicroPython $$($(MICROPYTHON) -c 'import sys; print(sys.version)'), model $(MODEL)"
-	cd lib && ../$(MICROPYTHON) -c "import nanollm; m = nanollm.load('../$(MODEL)'); \
-	print('backend:', nanollm.backend()); \
-	print('$(PROMPT)' + m.generate('$(PROMPT)', max_new_tokens=80, seed=42))"
+	@$(PY) host_tools/generate.py "$$NANOLLM_DEMO_MODEL" "$$NANOLLM_DEMO_PROMPT" -n 80 --seed 42
 
 # sysdeps first: the builds in TEST_DEPS need the Debian packages (compilers, qemu, chromium)
-test: sysdeps $(STAMP) $(STAMP_DEV) $(STAMP_PATHS) data $(TEST_DEPS) ## run every test (installs Debian packages as root)
+test: sysdeps $(STAMP) $(STAMP_DEV) $(STAMP_PATHS) data $(TEST_DEPS) ## run every test (installs Debian packages: needs root, see sysdeps)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 test-fast: sysdeps $(STAMP) $(STAMP_DEV) $(STAMP_PATHS) data ## the tests not marked slow, without the cached builds
@@ -72,10 +82,17 @@ test-fast: sysdeps $(STAMP) $(STAMP_DEV) $(STAMP_PATHS) data ## the tests not ma
 clean: ## remove build/ (cached builds) and pytest's cache
 	rm -rf .pytest_cache build
 
-# Install missing Debian packages (as root; CI runs as root). npm is checked by .ci/run
-# as a command: the machine image may carry a Node.js of its own.
-sysdeps: ## install the Debian packages the builds and tests need (as root)
+# Install missing Debian packages (as root; CI runs as root; as another user it stops and
+# says what to install). npm is checked by .ci/run as a command: the machine image may
+# carry a Node.js of its own.
+sysdeps: ## install the Debian packages the builds and tests need (needs root: apt-get)
 	@missing=$$(for p in $(sort $(APT_PACKAGES)); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ] && [ "$$(id -u)" != 0 ]; then \
+		echo "error: these Debian packages are missing:" $$missing >&2; \
+		echo "installing them needs root: run \`sudo make sysdeps\` (or sudo apt-get install" $$missing")," \
+			"then make $(or $(MAKECMDGOALS),sysdeps) again" >&2; \
+		exit 1; \
+	fi; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages: $$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \

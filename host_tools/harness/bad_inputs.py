@@ -36,6 +36,8 @@ SETTINGS = [
     ("load: integer path on an f32 model", "nanollm.load(f32_path, mode='int')", r"the integer path needs every matrix quantized"),
     ("load: bad stream setting", "nanollm.load(path, stream='yes')", r"stream='yes': use None \(automatic\), True or False"),
     ("load: no such file", "nanollm.load(path + '.missing')", r"cannot open model file model.gguf.missing"),
+    ("load: a folder as the path", "nanollm.load('.')", r"cannot open model file \.: it is a folder"),
+    ("load: a number as the path", "nanollm.load(3)", r"the model path must be a file name \(a string\), not int 3"),
     ("forward: token id outside the vocabulary", "m.forward(320, 0)", r"token id 320 is outside the vocabulary \(0..319\)"),
     ("forward: position outside the context", "m.forward(1, 8)", r"position 8 is outside the context \(0..7\)"),
     ("tokenize: not a string", "m.tokenize(b'hi')", r"tokenizer: encode\(\) takes a str, not bytes"),
@@ -118,6 +120,14 @@ def _gguf(tmp, model, fn=None):
     return p
 
 
+def _folder(tmp, name, holding=None):
+    p = os.path.join(tmp, name)
+    os.makedirs(p)
+    if holding:
+        open(os.path.join(p, holding), "wb").close()
+    return p
+
+
 def _text(tmp, name, data):
     p = os.path.join(tmp, name)
     with open(p, "wb") as f:
@@ -162,8 +172,25 @@ TOOLS = [
      r"token id 5000 is outside the vocabulary"),
     ("plan: model truncated", "plan", lambda t, m: [_gguf(t, m, lambda b: b[:len(b) // 2])], r"truncated"),
     ("plan: not a GGUF file", "plan", lambda t, m: [_text(t, "in.gguf", b"\x00" * 100)], r"not a GGUF model file"),
+    ("generate: model missing", "generate", lambda t, m: [os.path.join(t, "nope.gguf"), "hi", "--interpreter", "cpython"],
+     r"cannot open model file .*nope.gguf: no such file"),
+    ("generate: model is a folder", "generate", lambda t, m: [_folder(t, "models"), "hi", "--interpreter", "cpython"],
+     r"cannot open model file .*models: it is a folder"),
+    ("generate: top-p above 1", "generate", lambda t, m: [_gguf(t, m), "hi", "--top-p", "2", "--interpreter", "cpython"],
+     r"top_p=2.0: must be in \(0, 1\]"),
+    ("generate: prompt longer than the context", "generate", lambda t, m: [_gguf(t, m), "ab " * 40, "--interpreter", "cpython"],
+     r"the prompt is \d+ tokens; the context holds 8, leaving no room to generate"),
+    ("generate: too many arguments", "generate", lambda t, m: [_gguf(t, m), "Once", "upon", "--interpreter", "cpython"],
+     r"give at most a model and a prompt"),
     ("train: corpus missing", "train", lambda t, m: ["--corpus", os.path.join(t, "nope.txt"), "--out", os.path.join(t, "ck")], r"nope.txt"),
     ("train: corpus not UTF-8", "train", lambda t, m: ["--corpus", _text(t, "c.txt", b"\xff\xfe\x00abc" * 100), "--out", os.path.join(t, "ck")], r"UTF-8"),
+    ("train: --out holds an earlier run", "train", lambda t, m: ["--corpus", _text(t, "c.txt", b"To be or not to be. " * 400),
+                                                                 "--out", _folder(t, "ck", "model.safetensors")],
+     r"ck already holds a training run \(model.safetensors\): continue it with --resume"),
+    ("train: unknown --outtype", "train", lambda t, m: ["--corpus", _text(t, "c.txt", b"To be or not to be. " * 400),
+                                                        "--out", os.path.join(t, "ck"), "--gguf", os.path.join(t, "out.gguf"),
+                                                        "--outtype", "q5_k"],
+     r"--outtype: unknown type 'q5_k'"),
 ]
 
 
