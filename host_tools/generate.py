@@ -63,12 +63,12 @@ def build_parser():
                          % rel(DEFAULT_MODEL))
     ap.add_argument("-n", "--max-new-tokens", type=int, default=64, metavar="N",
                     help="tokens to generate at most (default 64; the context may end it sooner)")
-    ap.add_argument("--temp", "--temperature", dest="temperature", type=float, default=0.8, metavar="T",
-                    help="sampling temperature; 0 is greedy (default 0.8)")
+    ap.add_argument("--temp", "--temperature", dest="temperature", type=float, default=0.7, metavar="T",
+                    help="sampling temperature; 0 is greedy (default 0.7)")
     ap.add_argument("--top-k", type=int, default=40, metavar="K", help="sample among the K likeliest tokens; "
                     "0: no limit (default 40)")
-    ap.add_argument("--top-p", type=float, default=0.95, metavar="P",
-                    help="and among the fewest whose probabilities reach P (default 0.95)")
+    ap.add_argument("--top-p", type=float, default=0.9, metavar="P",
+                    help="and among the fewest whose probabilities reach P (default 0.9)")
     ap.add_argument("--seed", type=int, metavar="S", help="random seed (default: drawn, and shown)")
     ap.add_argument("--ctx", type=int, metavar="N", help="context to allocate (default: the model's)")
     ap.add_argument("--interpreter", choices=("micropython", "cpython"), default="micropython",

@@ -116,3 +116,12 @@ def test_distinct_bigrams_falls_when_text_loops():
     loop = [{"text": "the king the king the king the king"}]
     assert eval_text.distinct_bigrams(fresh) == 1.0
     assert eval_text.distinct_bigrams(loop) == 2 / 7
+
+
+def test_generate_command_defaults_are_the_runtimes():
+    """make demo (host_tools/generate.py) samples with the runtime's defaults, the settings
+    eval_text.py measures (a copy that drifted would demo other settings than were measured)."""
+    import generate
+    a = generate.build_parser().parse_args([DEFAULT_MODEL, "hi"])
+    assert {"temperature": a.temperature, "top_k": a.top_k, "top_p": a.top_p} == \
+        eval_text.runtime_defaults()

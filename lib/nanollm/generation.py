@@ -34,7 +34,7 @@ except ImportError:
         return a - b
 
 
-def generate(model, prompt, max_new_tokens=64, temperature=0.8, top_k=40, top_p=0.95, seed=None,
+def generate(model, prompt, max_new_tokens=64, temperature=0.7, top_k=40, top_p=0.9, seed=None,
              callback=None):
     model.stop_reason = None
     if not isinstance(prompt, str):

@@ -498,7 +498,7 @@ class Model:
     def detokenize(self, ids):
         return self.tokenizer.decode(ids)
 
-    def generate(self, prompt, max_new_tokens=64, temperature=0.8, top_k=40, top_p=0.95, seed=None,
+    def generate(self, prompt, max_new_tokens=64, temperature=0.7, top_k=40, top_p=0.9, seed=None,
                  callback=None):
         from .generation import generate
         return generate(self, prompt, max_new_tokens, temperature, top_k, top_p, seed, callback)

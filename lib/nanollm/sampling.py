@@ -78,7 +78,7 @@ class _Q16View:
 class Sampler:
     """Settings checked once; sample(logits) per token."""
 
-    def __init__(self, n_vocab, logit_scale, temperature=0.8, top_k=40, top_p=0.95, seed=None):
+    def __init__(self, n_vocab, logit_scale, temperature=0.7, top_k=40, top_p=0.9, seed=None):
         if not isinstance(temperature, (int, float)) or not 0 <= temperature <= 100:  # NaN fails too
             raise NanoLLMError("temperature=%r: must be between 0 and 100 (0 means greedy)" % (temperature,))
         if not isinstance(top_k, int) or top_k < 0:
