@@ -37,9 +37,14 @@ import sys
 import tempfile
 from collections import Counter
 
-from nanollm_host import gguf_model as gm
-from nanollm_host import tools
-from nanollm_host.paths import CACHE, LIB
+# One BLAS thread (before numpy is imported): the reference's matrices are small, and
+# threaded OpenBLAS on cores shared with other work was many times slower (as in train.py).
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+from nanollm_host import gguf_model as gm  # noqa: E402
+from nanollm_host import tools  # noqa: E402
+from nanollm_host.paths import CACHE, LIB  # noqa: E402
 
 PROG = "eval_text.py"
 DEFAULT_CORPUS = os.path.join(CACHE, "corpus", "tinyshakespeare.txt")

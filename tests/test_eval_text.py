@@ -66,7 +66,7 @@ def test_play_to_text_uses_tinyshakespeare_layout():
 
 
 def _run(args):
-    r = subprocess.run([sys.executable, EVAL_PY] + args, capture_output=True, text=True, timeout=600)
+    r = subprocess.run([sys.executable, EVAL_PY] + args, capture_output=True, text=True, timeout=1800)
     return r
 
 
