@@ -28,9 +28,12 @@ WEB_FIXTURE_MODEL := build/web-fixture/gpt2_trained.q8_0.gguf
 WEB_MODEL ?= $(if $(wildcard $(MODEL)),$(MODEL),$(WEB_FIXTURE_MODEL))
 WEB_SOURCES := $(wildcard web/*.html web/*.js web/*.css web/*.py lib/nanollm/*.py boards/*.json)
 
-.PHONY: playground serve wasm bench-playground
+.PHONY: playground serve wasm screenshot bench-playground
 
 ##@ Browser playground
+
+screenshot: playground ## run the browser test and save its screenshot as docs/playground.png
+	NANOLLM_SCREENSHOT=$(abspath docs/playground.png) $(PY) -m pytest -q tests/test_web.py
 
 bench-playground: playground firmware-unix data ## tokens/s of the page (Chromium) beside the unix port's viper and native
 	$(PY) host_tools/harness/bench_playground.py

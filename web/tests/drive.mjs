@@ -191,7 +191,7 @@ try {
         };
         w.postMessage({ cmd: "init", heapsize: 16 * 1024 * 1024, kernels: "any",
           model: { name: "model.gguf", url: "model.gguf" } });
-      }), [code, T]);
+      }), [code, cfg.script_timeout_ms || T]);
     }
   }
 
