@@ -61,6 +61,8 @@ def unix_cases():
         p = line.split()
         if p and p[0] == "RESULT":
             res[p[1]] = (int(p[2]), int(p[3]))
+        elif p and p[0] == "SIMD":
+            res[(int(p[1]), p[2])] = (int(p[3]), int(p[4]))
         elif p and p[0] == "BADARGS":
             res["badargs"] = (int(p[1]), int(p[2]))
     return res, out
@@ -71,6 +73,17 @@ def test_unix_kernel_bit_identical(unix_cases, name):
     res, log = unix_cases
     n, fails = res[name]
     assert n > 0 and fails == 0, log
+
+
+def test_unix_simd_levels_bit_identical(unix_cases):
+    # the firmware's built-in module carries the same SSE2/AVX2 kernels as the .mpy
+    from test_native import cpu_simd_best
+    res, log = unix_cases
+    levels = sorted({k[0] for k in res if isinstance(k, tuple)})
+    assert levels == list(range(cpu_simd_best() + 1)), log
+    for key, (n, fails) in res.items():
+        if isinstance(key, tuple):
+            assert n >= 100 and fails == 0, (key, log)
 
 
 def test_unix_bad_arguments_raise_with_message(unix_cases):

@@ -282,6 +282,22 @@ static mp_obj_t nn_attend_head(size_t n_args, const mp_obj_t *a) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(nn_attend_head_obj, 16, 16, nn_attend_head);
 
+/* simd_level(): the SIMD level the matvec kernels use (0 plain C, 1 SSE2, 2 AVX2; at import
+ * the best this CPU has, 0 off x64). simd_level(n): use level n (tests, benchmarks), at
+ * most the best; returns the level used before. Not a kernel, so not in PROVIDES. */
+static mp_obj_t nn_simd_level(size_t n_args, const mp_obj_t *a) {
+    int32_t old = nk_simd_level();
+    if (n_args == 1) {
+        int32_t level = arg_int(a[0]);
+        if (level < 0 || level > nk_simd_best()) {
+            mp_raise_ValueError(MP_ERROR_TEXT("simd_level: this CPU runs levels 0 up to simd_level() at import"));
+        }
+        nk_simd_set(level);
+    }
+    return MP_OBJ_NEW_SMALL_INT(old);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(nn_simd_level_obj, 0, 1, nn_simd_level);
+
 /* ------------------------------------------------------------ module */
 
 /* The functions, in PROVIDES order: (qstr, function object). mpy_ld.py finds the qstrs a
@@ -311,6 +327,7 @@ static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(nn_attend_head_obj, 16, 16, nn_attend
 mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
     MP_DYNRUNTIME_INIT_ENTRY
     NN_FUNCTIONS(NN_STORE)
+    mp_store_global(MP_QSTR_simd_level, MP_OBJ_FROM_PTR(&nn_simd_level_obj));
     mp_obj_t names[] = { NN_FUNCTIONS(NN_NAME) };
     mp_store_global(MP_QSTR_PROVIDES, mp_obj_new_tuple(NN_N_FUNCTIONS, names));
     MP_DYNRUNTIME_INIT_EXIT
@@ -331,6 +348,7 @@ static const mp_rom_map_elem_t nn_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR_nanollm_native) },
     { MP_ROM_QSTR(MP_QSTR_PROVIDES), MP_ROM_PTR(&nn_provides_obj) },
     NN_FUNCTIONS(NN_ROM_ENTRY)
+    { MP_ROM_QSTR(MP_QSTR_simd_level), MP_ROM_PTR(&nn_simd_level_obj) },
 };
 static MP_DEFINE_CONST_DICT(nn_module_globals, nn_module_globals_table);
 

@@ -122,29 +122,82 @@ for special in ([0, 0, 0], [-(1 << 31), 5], [(1 << 31) - 1, -7], [1], [-1, 8191,
 
 gc.collect()
 
-# ---- matvec
+# ---- matvec, at every SIMD level the module has (x64: 0 plain C, 1 SSE2, 2 AVX2; elsewhere 0)
 MV = {8: ("matvec_q8_0", P.matvec_q8_0, N.matvec_q8_0),
       2: ("matvec_q4_0", P.matvec_q4_0, N.matvec_q4_0),
       3: ("matvec_q4_1", P.matvec_q4_1, N.matvec_q4_1)}
-for wtype in (8, 2, 3):
-    name, pf, nf = MV[wtype]
-    for n_rows, n_cols, mode, xbits, extreme in (
-            (1, 32, 0, 18, False), (3, 64, 0, 20, False), (7, 96, 3, 16, False),
-            (4, 70, 0, 18, False),  # n_cols not a multiple of 32: the tail is ignored
-            (5, 128, 1, 18, False), (3, 64, 2, 4, False), (2, 256, 0, 30, True),
-            (16, 768, 0, 22, False), (2, 3072, 0, 24, True), (4, 64, 3, 0, False)):
-        w = x = a = b = None  # the previous case's buffers go first
+BEST = N.simd_level() if hasattr(N, "simd_level") else 0  # at import: the best this CPU has
+simd = {}  # (level, kernel) -> [cases, failures]
+
+
+def edge_weights(wtype, n_rows, n_cols, q, exps):
+    # every quant q, the scales cycling through the exponents exps (mantissa 1023, both signs):
+    # the row's largest exponent and every distance from it the kernels treat apart
+    nb = n_cols >> 5
+    bs = {8: 34, 2: 18, 3: 20}[wtype]
+    w = bytearray(bytes([q]) * (n_rows * nb * bs))
+    for i in range(n_rows * nb):
+        for o in ((0, 2) if wtype == 3 else (0,)):
+            h = f16(exps[(i + o) % len(exps)], 1023, (i >> 1) & 1)
+            w[i * bs + o] = h & 255
+            w[i * bs + o + 1] = h >> 8
+    return w
+
+
+def matvec_cases():
+    for wtype in (8, 2, 3):
+        # random blocks: 1..96 blocks per row, a multiple of eight blocks or not (the SIMD
+        # kernels take eight at a time and the rest one by one)
+        for n_rows, n_cols, mode, xbits, extreme in (
+                (1, 32, 0, 18, False), (3, 64, 0, 20, False), (7, 96, 3, 16, False),
+                (4, 70, 0, 18, False),  # n_cols not a multiple of 32: the tail is ignored
+                (5, 128, 1, 18, False), (3, 64, 2, 4, False), (2, 256, 0, 30, True),
+                (3, 288, 3, 20, False), (2, 544, 1, 22, False),
+                (16, 768, 0, 22, False), (2, 3072, 0, 24, True), (4, 64, 3, 0, False)):
+            yield wtype, rand_weights(wtype, n_rows, n_cols, mode, extreme), n_rows, n_cols, xbits, None
+        # edges: the largest inputs (|x| = 2**13, and 2**15 past the spec's bound, where a
+        # 16-bit multiply-add would saturate if it could) against the extreme quants, with
+        # block exponents 0 (subnormal), 31 (inf/NaN bits) and 13, 14, 24, 25 below the
+        # row's largest (where _acc_block changes how it rounds)
+        for q in ((0x80, 0x7F) if wtype == 8 else (0x00, 0xFF, 0x0F)):
+            for xv in (8192, -8192, -32768, 32767):
+                for exps in ((30, 17, 16, 6, 5, 0, 30, 1), (31, 18, 17, 7, 6, 1, 5, 31), (20, 20, 7, 20, 19, 6)):
+                    yield wtype, edge_weights(wtype, 3, 9 * 32, q, exps), 3, 9 * 32, xv, exps
+
+
+def run_matvec(level):
+    for wtype, w, n_rows, n_cols, xbits, exps in matvec_cases():
+        name, pf, nf = MV[wtype]
+        if exps is None:
+            x, shx = x16_for(max(n_cols, 32), xbits)
+            shxs = (shx,)
+        else:  # a constant input, and shifts that put the result's binary point everywhere
+            x = array("h", [xbits] * n_cols)
+            shxs = (-40, -8, 0, 6, 13, 40)
+        for shx in shxs:
+            a = array("i", bytes(4 * (n_rows + 2)))
+            b = array("i", bytes(4 * (n_rows + 2)))
+            try:
+                pf(w, n_rows, n_cols, x, shx, a, 1)
+            except OverflowError:  # the reference itself does not fit: not a valid case
+                continue
+            nf(w, n_rows, n_cols, x, shx, b, 1)
+            check(name, a, b, (level, n_rows, n_cols, exps, shx))
+            r = simd.setdefault((level, name), [0, 0])
+            r[0] += 1
+            r[1] += a != b
+        w = x = a = b = None  # this case's buffers go before the next is made
         gc.collect()
-        w = rand_weights(wtype, n_rows, n_cols, mode, extreme)
-        x, shx = x16_for(max(n_cols, 32), xbits)
-        a = array("i", bytes(4 * (n_rows + 2)))
-        b = array("i", bytes(4 * (n_rows + 2)))
-        try:
-            pf(w, n_rows, n_cols, x, shx, a, 1)
-        except OverflowError:  # the reference itself does not fit: not a valid case
-            continue
-        nf(w, n_rows, n_cols, x, shx, b, 1)
-        check(name, a, b, (n_rows, n_cols, mode))
+
+
+for level in range(BEST + 1):
+    if BEST:
+        N.simd_level(level)
+    run_matvec(level)
+if BEST:
+    N.simd_level(BEST)
+for level, name in sorted(simd):
+    print("SIMD", level, name, simd[(level, name)][0], simd[(level, name)][1])
 
 gc.collect()
 
