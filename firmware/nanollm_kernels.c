@@ -509,6 +509,18 @@ void nk_kv_store(const int32_t *src, int32_t n, uint8_t *dst, uint8_t *sc2) {
     sc2[1] = (uint8_t)(es & 255);
 }
 
+int32_t nk_exp_neg_q12(int32_t u12) {
+    int32_t e2 = (int32_t)(((int64_t)u12 * LOG2E_Q13) >> 13);
+    int32_t ip = e2 >> 12;
+    if (ip >= 17) {
+        return 0;
+    }
+    int32_t f = e2 & 4095;
+    int32_t i = f >> 4;
+    int32_t a = NK_EXP2[i];
+    return (a - (((a - NK_EXP2[i + 1]) * (f & 15)) >> 4)) >> ip;
+}
+
 void nk_attend_head(const int32_t *q, int32_t hd, const uint8_t *kc, const uint8_t *ks,
                     const uint8_t *vc, const uint8_t *vs, int32_t n_pos, int32_t stride,
                     int32_t ho, int32_t n_head, int32_t h, int32_t c_isq,

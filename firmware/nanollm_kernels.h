@@ -35,6 +35,16 @@ void nk_attend_head(const int32_t *q, int32_t hd, const uint8_t *kc, const uint8
                     int32_t ho, int32_t n_head, int32_t h, int32_t c_isq,
                     int32_t *scores, int16_t *q16, int32_t *out);
 
+/* The sampler's scans over the vocabulary (nanollm_sample.c; kernels_py.argmax_q ...).
+ * lg: Q16 logits, p: token weights (>= 0, summing below 2**30), top: token indices. */
+int32_t nk_exp_neg_q12(int32_t u12); /* 0 <= u12 < 2**18 */
+int32_t nk_argmax_q(const int32_t *lg, int32_t n);
+int32_t nk_top_k_q(const int32_t *lg, int32_t n, int32_t k, int32_t *top);
+int32_t nk_weights_q(const int32_t *lg, int32_t n, int32_t bv, int32_t inv_t_q10, int32_t cutoff,
+                     int32_t p_shift, int32_t *p);
+int32_t nk_top_p_q(int32_t *p, int32_t n, int32_t want, int32_t hi);
+int32_t nk_draw_q(const int32_t *p, int32_t n, int32_t r);
+
 /* The SIMD level of the matvec kernels (nanollm_simd.c): x64 has SSE2 and AVX2 forms,
  * chosen by cpuid at the first call; tests and benchmarks switch with nk_simd_set
  * (0 .. nk_simd_best()). Elsewhere the level is always NK_SIMD_NONE. */

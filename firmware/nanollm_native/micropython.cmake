@@ -23,6 +23,7 @@ target_sources(usermod_nanollm_native INTERFACE
     ${CMAKE_CURRENT_LIST_DIR}/nanollm_native.c
     ${NANOLLM_FW_DIR}/nanollm_kernels.c
     ${NANOLLM_FW_DIR}/nanollm_simd.c
+    ${NANOLLM_FW_DIR}/nanollm_sample.c
 )
 target_include_directories(usermod_nanollm_native INTERFACE
     ${NANOLLM_FW_DIR}

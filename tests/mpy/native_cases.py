@@ -325,6 +325,38 @@ for n_head, hd, n_pos, bits in ((1, 8, 1, 16), (2, 16, 5, 18), (4, 64, 12, 20), 
                       array("i", bytes(4 * T)), array("h", bytes(2 * hd)), o2)
         check("attend_head", o1, o2, (n_head, hd, n_pos, h))
 
+gc.collect()
+
+# ---- the sampler's scans: logits spread out, tied, equal, at the int32 ends
+for n, bits, tie in ((1, 10, 1), (9, 20, 1), (600, 21, 1), (600, 2, 1 << 16), (300, 0, 1), (50, 31, 1)):
+    lg = array("i", [srnd(bits) * tie if bits < 31 else (-(1 << 31), (1 << 31) - 1, 0)[rnd(2) % 3]
+                     for _ in range(n)])
+    check("argmax_q", P.argmax_q(lg, n), N.argmax_q(lg, n), (n, bits))
+    for k in (1, 3, 40, min(n + 2, 64)):
+        t1 = array("i", bytes(4 * k))
+        t2 = array("i", bytes(4 * k))
+        check("top_k_q", P.top_k_q(lg, n, k, t1), N.top_k_q(lg, n, k, t2), (n, k))
+        check("top_k_q", t1, t2, (n, k))
+    if bits == 31:
+        continue  # gaps past 2**31: outside what weights_q takes (bv is the largest logit)
+    bv = lg[P.argmax_q(lg, n)]
+    for inv_t, cutoff, psh in ((20480, 131072, 0), (1280, 1677721, 0), (512, 5242880, 2), (1, 1, 0)):
+        p1 = array("i", bytes(4 * n))
+        p2 = array("i", bytes(4 * n))
+        check("weights_q", P.weights_q(lg, n, bv, inv_t, cutoff, psh, p1),
+              N.weights_q(lg, n, bv, inv_t, cutoff, psh, p2), (n, inv_t))
+        check("weights_q", p1, p2, (n, inv_t))
+        total = sum(p1)
+        hi = max(p1)
+        for want in (total, total * 9 // 10, total // 4, 1, 0):
+            q1 = array("i", p1)
+            q2 = array("i", p1)
+            check("top_p_q", P.top_p_q(q1, n, want, hi), N.top_p_q(q2, n, want, hi), (n, want))
+            check("top_p_q", q1, q2, (n, want))
+            kept = sum(q1)
+            for r in (0, kept // 2, kept - 1, kept, -1):
+                check("draw_q", P.draw_q(q1, n, r), N.draw_q(q1, n, r), (n, r))
+
 for name in sorted(results):
     print("RESULT", name, results[name][0], results[name][1])
 if hasattr(sys.stdout, "flush"):  # not on every port
@@ -359,6 +391,13 @@ BAD = [
     (N.kv_store, (i32, 60, 8, bytearray(8), 0, bytearray(2), 0)),
     (N.kv_store, (i32, 0, 8, b"12345678", 0, bytearray(2), 0)),
     (N.isqrt, (-1,)),
+    (N.argmax_q, (i32, 0)), (N.argmax_q, (i32, 65)), (N.argmax_q, (i16, 4)),
+    (N.top_k_q, (i32, 65, 3, i32)), (N.top_k_q, (i32, 8, 0, i32)), (N.top_k_q, (i32, 8, 3, array("i", [0] * 2))),
+    (N.top_k_q, (i32, 8, 3, b"123456789abc")),
+    (N.weights_q, (i32, 65, 0, 1, 1, 0, i32)), (N.weights_q, (i32, 8, 0, 1, 1, 0, array("i", [0] * 7))),
+    (N.weights_q, (i32, 8, 0, 1, 1, 32, i32)), (N.weights_q, (i32, 8, 0, -1, 1, 0, i32)),
+    (N.top_p_q, (i32, 65, 1, 1)), (N.top_p_q, (b"x" * 256, 4, 1, 1)),
+    (N.draw_q, (i32, 65, 0)), (N.draw_q, (i16, 4, 0)),
 ]
 kc = bytearray(4 * 16)
 ks = bytearray(2 * 4)
