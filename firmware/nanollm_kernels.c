@@ -1,6 +1,7 @@
 /* nanollm integer kernels, plain C99. See nanollm_kernels.h and kernels_py.py. */
 #include "nanollm_kernels.h"
 #include "nanollm_tables.h" /* generated from lib/nanollm/tables.py: NK_EXP2, NK_GELU */
+#include "nanollm_blocks.h" /* rd16, f16_exp, f16_man */
 
 #define X16_BITS 13
 #define LOG2E_Q13 11819
@@ -54,23 +55,6 @@ static inline int32_t floordiv(int32_t a, int32_t d) {
         q -= 1;
     }
     return q;
-}
-
-NK_INLINE int32_t f16_exp(uint32_t h) {
-    int32_t e = (h >> 10) & 31;
-    return e ? e : 1;
-}
-
-NK_INLINE int32_t f16_man(uint32_t h) {
-    int32_t m = h & 1023;
-    if ((h >> 10) & 31) {
-        m |= 1024;
-    }
-    return (h & 0x8000) ? -m : m;
-}
-
-NK_INLINE uint32_t rd16(const uint8_t *p) {
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8);
 }
 
 /* acc = a0 * 2**13 + a1, 0 <= a1 < 2**13 (kernels_py._acc_block) */
@@ -258,6 +242,11 @@ static inline int32_t dot_q8(const uint8_t *q, const int16_t *x) {
 
 void nk_matvec_q8_0(const uint8_t *w, int32_t n_rows, int32_t n_cols,
                     const int16_t *x, int32_t shx, int32_t *out) {
+#if NK_X64
+    if (nk_simd_matvec(8, w, n_rows, n_cols, x, shx, out)) {
+        return;
+    }
+#endif
     int32_t nb = n_cols >> 5;
     int32_t rb = nb * 34;
     for (int32_t r = 0; r < n_rows; r++) {
@@ -278,6 +267,11 @@ void nk_matvec_q8_0(const uint8_t *w, int32_t n_rows, int32_t n_cols,
 
 void nk_matvec_q4_0(const uint8_t *w, int32_t n_rows, int32_t n_cols,
                     const int16_t *x, int32_t shx, int32_t *out) {
+#if NK_X64
+    if (nk_simd_matvec(2, w, n_rows, n_cols, x, shx, out)) {
+        return;
+    }
+#endif
     int32_t nb = n_cols >> 5;
     int32_t rb = nb * 18;
     for (int32_t r = 0; r < n_rows; r++) {
@@ -307,6 +301,11 @@ void nk_matvec_q4_0(const uint8_t *w, int32_t n_rows, int32_t n_cols,
 
 void nk_matvec_q4_1(const uint8_t *w, int32_t n_rows, int32_t n_cols,
                     const int16_t *x, int32_t shx, int32_t *out) {
+#if NK_X64
+    if (nk_simd_matvec(3, w, n_rows, n_cols, x, shx, out)) {
+        return;
+    }
+#endif
     int32_t nb = n_cols >> 5;
     int32_t rb = nb * 20;
     for (int32_t r = 0; r < n_rows; r++) {
@@ -508,6 +507,18 @@ void nk_kv_store(const int32_t *src, int32_t n, uint8_t *dst, uint8_t *sc2) {
     }
     sc2[0] = (uint8_t)ms;
     sc2[1] = (uint8_t)(es & 255);
+}
+
+int32_t nk_exp_neg_q12(int32_t u12) {
+    int32_t e2 = (int32_t)(((int64_t)u12 * LOG2E_Q13) >> 13);
+    int32_t ip = e2 >> 12;
+    if (ip >= 17) {
+        return 0;
+    }
+    int32_t f = e2 & 4095;
+    int32_t i = f >> 4;
+    int32_t a = NK_EXP2[i];
+    return (a - (((a - NK_EXP2[i + 1]) * (f & 15)) >> 4)) >> ip;
 }
 
 void nk_attend_head(const int32_t *q, int32_t hd, const uint8_t *kc, const uint8_t *ks,

@@ -21,6 +21,7 @@ Exit status: 0 done, 1 the runtime failed, 2 bad input (a model that does not lo
 settings, a prompt longer than the context), 130 interrupted.
 """
 import argparse
+import inspect
 import json
 import os
 import random
@@ -54,21 +55,32 @@ class GenerateError(Exception):
         self.code = code
 
 
+def runtime_defaults():
+    """The defaults of the runtime's Model.generate: the tool offers the library's own, so the
+    two never drift apart (the default model's sampling settings live there)."""
+    from nanollm import Model
+    sig = inspect.signature(Model.generate)
+    return {k: p.default for k, p in sig.parameters.items() if p.default is not inspect.Parameter.empty}
+
+
 def build_parser():
+    d = runtime_defaults()
     ap = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0],
+                                 usage="%(prog)s [-h] [MODEL] PROMPT [-n N] [--temp T] [--top-k K] [--top-p P] "
+                                       "[--seed S] [--ctx N] [--interpreter {micropython,cpython}] [--heap SIZE]",
                                  epilog="\n\n".join(__doc__.split("\n\n")[1:]),
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("args", nargs="+", metavar="[MODEL] PROMPT",
                     help="a GGUF model (default: %s) and the prompt; - reads the prompt from stdin"
                          % rel(DEFAULT_MODEL))
-    ap.add_argument("-n", "--max-new-tokens", type=int, default=64, metavar="N",
-                    help="tokens to generate at most (default 64; the context may end it sooner)")
-    ap.add_argument("--temp", "--temperature", dest="temperature", type=float, default=0.7, metavar="T",
-                    help="sampling temperature; 0 is greedy (default 0.7)")
-    ap.add_argument("--top-k", type=int, default=40, metavar="K", help="sample among the K likeliest tokens; "
-                    "0: no limit (default 40)")
-    ap.add_argument("--top-p", type=float, default=0.9, metavar="P",
-                    help="and among the fewest whose probabilities reach P (default 0.9)")
+    ap.add_argument("-n", "--max-new-tokens", type=int, default=d["max_new_tokens"], metavar="N",
+                    help="tokens to generate at most (default %(default)s; the context may end it sooner)")
+    ap.add_argument("--temp", "--temperature", dest="temperature", type=float, default=d["temperature"],
+                    metavar="T", help="sampling temperature; 0 is greedy (default %(default)s)")
+    ap.add_argument("--top-k", type=int, default=d["top_k"], metavar="K",
+                    help="sample among the K likeliest tokens; 0: no limit (default %(default)s)")
+    ap.add_argument("--top-p", type=float, default=d["top_p"], metavar="P",
+                    help="and among the fewest whose probabilities reach P (default %(default)s)")
     ap.add_argument("--seed", type=int, metavar="S", help="random seed (default: drawn, and shown)")
     ap.add_argument("--ctx", type=int, metavar="N", help="context to allocate (default: the model's)")
     ap.add_argument("--interpreter", choices=("micropython", "cpython"), default="micropython",

@@ -24,6 +24,7 @@ FW_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 FW_ENV := MICROPY_GIT_TAG=v1.25.0 MICROPY_GIT_HASH=debian-1.25.0+ds-1
 FW_MODULE_SRCS := firmware/nanollm_native/nanollm_native.c firmware/nanollm_native/micropython.mk \
 	firmware/nanollm_native/micropython.cmake firmware/nanollm_kernels.c firmware/nanollm_kernels.h \
+	firmware/nanollm_simd.c firmware/nanollm_sample.c firmware/nanollm_blocks.h \
 	firmware/make_tables_h.py lib/nanollm/tables.py
 FW_QEMU_BOARD := firmware/ports/qemu/NANOLLM_MICROBIT
 FW_QEMU_SRCS := $(wildcard $(FW_QEMU_BOARD)/*) $(wildcard lib/nanollm/*.py)

@@ -16,7 +16,8 @@ NATIVE_PY ?= $(if $(wildcard $(PY)),$(abspath $(PY)),python3)
 # the fetched MicroPython source (its recipe is in mk/firmware.mk)
 NATIVE_MPY_SRC := .cache/micropython-1.25/micropython
 NATIVE_SRCS := $(wildcard firmware/nanollm_native/*.c firmware/nanollm_native/Makefile) \
-	firmware/nanollm_kernels.c firmware/nanollm_kernels.h firmware/make_tables_h.py lib/nanollm/tables.py
+	firmware/nanollm_kernels.c firmware/nanollm_kernels.h firmware/nanollm_simd.c firmware/nanollm_sample.c \
+	firmware/nanollm_blocks.h firmware/make_tables_h.py lib/nanollm/tables.py
 
 ifeq ($(filter $(NATIVE_ARCH),$(NATIVE_ARCHS)),)
 $(error ARCH must be one of: $(NATIVE_ARCHS))

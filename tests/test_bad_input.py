@@ -55,7 +55,7 @@ def test_max_new_tokens_huge_stops_at_context_and_temperature_0_is_greedy(micro)
     m = nanollm.load(micro[0])
     positions = []
     forward = m.forward
-    m.forward = lambda t, p: (positions.append(p), forward(t, p))[1]
+    m.forward = lambda t, p, logits=True: (positions.append(p), forward(t, p, logits))[1]
     a = m.generate("hi", max_new_tokens=10 ** 9, temperature=0)
     assert positions == list(range(len(positions))) and 2 < len(positions) <= m.n_ctx
     b = m.generate("hi", max_new_tokens=10 ** 9, temperature=0, seed=5, top_k=3, top_p=0.5)

@@ -28,7 +28,8 @@ RP2_UF2 = os.path.join(FW, "rp2", "firmware.uf2")
 QEMU = ["qemu-system-arm", "-machine", "microbit", "-global", "nrf51-soc.flash-size=1048576",
         "-global", "nrf51-soc.sram-size=262144", "-nographic", "-monitor", "null", "-semihosting"]
 PROVIDES = ("to_x16", "matvec_q8_0", "matvec_q4_0", "matvec_q4_1", "add_q", "gelu_q",
-            "layernorm_q", "kv_store", "attend_head", "dequant_row_q", "isqrt")
+            "layernorm_q", "kv_store", "attend_head", "dequant_row_q", "isqrt",
+            "argmax_q", "top_k_q", "weights_q", "top_p_q", "draw_q")
 
 
 def _need(path, target):
@@ -61,6 +62,8 @@ def unix_cases():
         p = line.split()
         if p and p[0] == "RESULT":
             res[p[1]] = (int(p[2]), int(p[3]))
+        elif p and p[0] == "SIMD":
+            res[(int(p[1]), p[2])] = (int(p[3]), int(p[4]))
         elif p and p[0] == "BADARGS":
             res["badargs"] = (int(p[1]), int(p[2]))
     return res, out
@@ -71,6 +74,17 @@ def test_unix_kernel_bit_identical(unix_cases, name):
     res, log = unix_cases
     n, fails = res[name]
     assert n > 0 and fails == 0, log
+
+
+def test_unix_simd_levels_bit_identical(unix_cases):
+    # the firmware's built-in module carries the same SSE2/AVX2 kernels as the .mpy
+    from test_native import cpu_simd_best
+    res, log = unix_cases
+    levels = sorted({k[0] for k in res if isinstance(k, tuple)})
+    assert levels == list(range(cpu_simd_best() + 1)), log
+    for key, (n, fails) in res.items():
+        if isinstance(key, tuple):
+            assert n >= 100 and fails == 0, (key, log)
 
 
 def test_unix_bad_arguments_raise_with_message(unix_cases):
@@ -164,7 +178,7 @@ def test_qemu_board_boots_with_heap_viper_fs_and_module(qemu_board):
     fs_size, fs_free = map(int, re.search(r"FS (\d+) (\d+)", out).groups())
     assert fs_size >= 512 * 1024 and fs_free > 0, out
     assert "READBACK True" in out, out
-    assert "NATIVE 11 1000" in out, out
+    assert "NATIVE %d 1000" % len(PROVIDES) in out, out
 
 
 def test_qemu_board_filesystem_with_mpremote_cp(qemu_board, tmp_path):

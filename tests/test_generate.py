@@ -85,6 +85,14 @@ def test_default_model_and_help():
     assert rc == 0
     for opt in ("-n", "--temp", "--top-k", "--top-p", "--seed", "--ctx", "--interpreter", "Exit status"):
         assert opt in out
+    # the library's sampling defaults, not copies of them
+    import inspect
+    sig = inspect.signature(nanollm.Model.generate)
+    options = " ".join(out.split("options:", 1)[1].split())
+    for opt, name in (("-n N", "max_new_tokens"), ("--temp T", "temperature"), ("--top-k K", "top_k"),
+                      ("--top-p P", "top_p")):
+        shown = re.search(re.escape(opt) + r"[^()]*\(default ([^);]+)", options)
+        assert shown and shown.group(1) == str(sig.parameters[name].default), (opt, shown and shown.group(1))
 
 
 @pytest.mark.parametrize("args,message", [

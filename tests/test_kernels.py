@@ -323,6 +323,51 @@ def test_isqrt_and_add_q():
     assert list(dst) == (a + b).tolist()
 
 
+def sampler_logits(rng, n, kind):
+    """Q16 logits: spread out, all equal, many ties, or at the int32 ends."""
+    if kind == "spread":
+        return rng.integers(-(30 << 16), 30 << 16, size=n)
+    if kind == "equal":
+        return np.full(n, 12345)
+    if kind == "ties":
+        return rng.integers(-5, 5, size=n) * 65536
+    return rng.choice([-(1 << 31), (1 << 31) - 1, 0, -1], size=n)
+
+
+@pytest.mark.parametrize("kind", ["spread", "equal", "ties", "ends"])
+@pytest.mark.parametrize("n", [1, 7, 513, 50257])
+def test_sampler_scans_match_spec(n, kind):
+    rng = np.random.default_rng(n + len(kind))
+    lg = sampler_logits(rng, n, kind)
+    a = ai(lg)
+    best = kp.argmax_q(a, n)
+    assert best == spec.argmax(lg)
+    for k in (1, 5, 40, min(n + 3, 600)):  # (k near n is quadratic in this insertion list)
+        top = ai([0] * k)
+        cnt = kp.top_k_q(a, n, k, top)
+        assert list(top)[:cnt] == spec.top_k(lg, k)
+    if kind == "ends":
+        return  # weights take gaps below 2**31 (the gap to the largest logit of a real model)
+    for temperature in (0.05, 0.8, 2.0):
+        inv_t, cutoff = max(1, int(1024.0 / temperature + 0.5)), int(40 * 65536 * temperature)
+        psh = 0
+        while (n << 16) >> psh >= 1 << 30:
+            psh += 1
+        p = ai([7] * n)
+        total = kp.weights_q(a, n, int(lg[best]), inv_t, cutoff, psh, p)
+        want_p = spec.weights(lg, int(lg[best]), inv_t, cutoff, psh)
+        assert list(p) == want_p.tolist() and total == int(want_p.sum())
+        for top_p in (1.0, 0.95, 0.3, 0.0001):
+            want = int(total * top_p)
+            q = ai(p)
+            kept = kp.top_p_q(q, n, want, max(p))
+            want_q, want_kept = spec.top_p(p, want)
+            assert (list(q), kept) == (want_q.tolist(), want_kept)
+            for r in (0, kept - 1, kept // 3, kept, kept + 5):
+                assert kp.draw_q(q, n, r) == spec.draw(list(q), r), r
+
+
+
 # ------------------------------------------------------------------ 32-bit bounds
 
 def test_intermediates_fit_32_bits():

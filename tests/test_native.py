@@ -12,7 +12,8 @@ from testutil import ROOT, run_micropython_file
 
 MPY = os.path.join(ROOT, "build", "natmod", "nanollm_native_x64.mpy")
 KERNELS = ("to_x16", "matvec_q8_0", "matvec_q4_0", "matvec_q4_1", "add_q", "gelu_q",
-           "layernorm_q", "kv_store", "attend_head", "dequant_row_q", "isqrt")
+           "layernorm_q", "kv_store", "attend_head", "dequant_row_q", "isqrt",
+           "argmax_q", "top_k_q", "weights_q", "top_p_q", "draw_q")
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +39,8 @@ def results(native_dir):
     out = {}
     for line in stdout.splitlines():
         p = line.split()
+        if p and p[0] == "SIMD":  # SIMD level kernel cases failures
+            out[(int(p[1]), p[2])] = (int(p[3]), int(p[4]), stdout)
         if p and p[0] in ("RESULT", "BADARGS"):
             name = p[1] if p[0] == "RESULT" else "badargs"
             vals = p[2:] if p[0] == "RESULT" else p[1:]
@@ -57,6 +60,28 @@ def test_kernel_bit_identical(results, name):
     n, fails, log = results[name]
     assert n > 0
     assert fails == 0, log
+
+
+def cpu_simd_best():
+    """The SIMD level the module must pick on this CPU, from the kernel's view of cpuid."""
+    import platform
+    if platform.machine() not in ("x86_64", "AMD64"):
+        return 0
+    with open("/proc/cpuinfo") as f:
+        flags = next((ln.split(":", 1)[1].split() for ln in f if ln.startswith("flags")), [])
+    return 2 if "avx2" in flags else 1  # the kernel lists avx2 only when the OS saves ymm
+
+
+@pytest.mark.parametrize("kernel", ("matvec_q8_0", "matvec_q4_0", "matvec_q4_1"))
+def test_matvec_bit_identical_at_every_simd_level(results, kernel):
+    """The SSE2 and AVX2 forms (firmware/nanollm_simd.c) and plain C, each selected in turn,
+    on random blocks and on the edges: largest inputs, extreme quants, every exponent gap
+    the block sums round differently at, tails of fewer than eight blocks."""
+    levels = sorted(key[0] for key in results if isinstance(key, tuple) and key[1] == kernel)
+    assert levels == list(range(cpu_simd_best() + 1))  # cpuid found what /proc/cpuinfo lists
+    for lv in levels:
+        n, fails, log = results[(lv, kernel)]
+        assert n >= 100 and fails == 0, log
 
 
 def test_bad_arguments_raise(results):

@@ -145,6 +145,22 @@ def test_streamed_weights_give_identical_logits(models):
         assert np.array_equal(a, b)
 
 
+@pytest.mark.parametrize("t", ["q8_0", "f32"])
+def test_prompt_tokens_without_logits_leave_the_same_state(models, t):
+    # forward(..., logits=False) skips the head for prompt tokens: it returns None, and the
+    # logits that follow are the ones of a run that made every token's logits
+    ids = [5, 9, 2, 7, 11, 4]
+    path = models["gpt2_trained", t]
+    a = runtime_logits(path, ids)
+    m = nanollm.load(path)
+    m.logits[0] = 12345  # a stale value the skipped head must not touch either way
+    for i, tok in enumerate(ids[:-1]):
+        assert m.forward(tok, i, False) is None
+        assert m.logits[0] == 12345
+    last = np.array(m.forward(ids[-1], len(ids) - 1), dtype=np.float64) * m.logit_scale
+    assert np.array_equal(last, a[-1])
+
+
 # ------------------------------------------------------------------ memory
 
 @pytest.mark.parametrize("t", ["q8_0", "q4_0", "q4_1"])

@@ -24,8 +24,8 @@ def _err(e):
 
 def _counting(fwd):
     # forward passes are tokens: count them, and note when the prompt is through
-    def f(tok, pos):
-        r = fwd(tok, pos)
+    def f(tok, pos, logits=True):
+        r = fwd(tok, pos, logits)
         _st[0] += 1
         if pos == _st[1] - 1:
             _st[2] = time.ticks_ms()

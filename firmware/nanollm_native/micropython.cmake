@@ -22,6 +22,8 @@ set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
 target_sources(usermod_nanollm_native INTERFACE
     ${CMAKE_CURRENT_LIST_DIR}/nanollm_native.c
     ${NANOLLM_FW_DIR}/nanollm_kernels.c
+    ${NANOLLM_FW_DIR}/nanollm_simd.c
+    ${NANOLLM_FW_DIR}/nanollm_sample.c
 )
 target_include_directories(usermod_nanollm_native INTERFACE
     ${NANOLLM_FW_DIR}

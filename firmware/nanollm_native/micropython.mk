@@ -14,5 +14,6 @@ $(error nanollm_native: generating the kernel tables failed (firmware/make_table
 endif
 
 SRC_USERMOD_C += $(NANOLLM_NATIVE_DIR)/nanollm_native.c
-SRC_USERMOD_LIB_C += $(NANOLLM_FW_DIR)/nanollm_kernels.c
+SRC_USERMOD_LIB_C += $(NANOLLM_FW_DIR)/nanollm_kernels.c $(NANOLLM_FW_DIR)/nanollm_simd.c \
+	$(NANOLLM_FW_DIR)/nanollm_sample.c
 CFLAGS_USERMOD += -I$(NANOLLM_FW_DIR) -I$(NANOLLM_GEN_DIR)

@@ -282,6 +282,94 @@ static mp_obj_t nn_attend_head(size_t n_args, const mp_obj_t *a) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(nn_attend_head_obj, 16, 16, nn_attend_head);
 
+/* ---- the sampler's scans (sampling.py): logits and weights in array('i') */
+
+static mp_obj_t nn_argmax_q(mp_obj_t lg_in, mp_obj_t n_in) {
+    mp_buffer_info_t lg;
+    size_t nl = arg_buf(lg_in, B_I32, MP_BUFFER_READ, &lg);
+    int32_t n = arg_nonneg(n_in, MP_ERROR_TEXT("argmax_q: n must be >= 1"));
+    if (n < 1) {
+        mp_raise_ValueError(MP_ERROR_TEXT("argmax_q: n must be >= 1"));
+    }
+    need(nl, n, MP_ERROR_TEXT("argmax_q: lg too short for n"));
+    return MP_OBJ_NEW_SMALL_INT(nk_argmax_q((const int32_t *)lg.buf, n));
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(nn_argmax_q_obj, nn_argmax_q);
+
+static mp_obj_t nn_top_k_q(size_t n_args, const mp_obj_t *a) {
+    mp_buffer_info_t lg, top;
+    (void)n_args;
+    size_t nl = arg_buf(a[0], B_I32, MP_BUFFER_READ, &lg);
+    int32_t n = arg_nonneg(a[1], MP_ERROR_TEXT("top_k_q: n must be >= 0"));
+    int32_t k = arg_nonneg(a[2], MP_ERROR_TEXT("top_k_q: k must be >= 1"));
+    size_t nt = arg_buf(a[3], B_I32, MP_BUFFER_RW, &top);
+    if (k < 1) {
+        mp_raise_ValueError(MP_ERROR_TEXT("top_k_q: k must be >= 1"));
+    }
+    need(nl, n, MP_ERROR_TEXT("top_k_q: lg too short for n"));
+    need(nt, k, MP_ERROR_TEXT("top_k_q: top too short for k"));
+    return MP_OBJ_NEW_SMALL_INT(nk_top_k_q((const int32_t *)lg.buf, n, k, (int32_t *)top.buf));
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(nn_top_k_q_obj, 4, 4, nn_top_k_q);
+
+static mp_obj_t nn_weights_q(size_t n_args, const mp_obj_t *a) {
+    mp_buffer_info_t lg, p;
+    (void)n_args;
+    size_t nl = arg_buf(a[0], B_I32, MP_BUFFER_READ, &lg);
+    int32_t n = arg_nonneg(a[1], MP_ERROR_TEXT("weights_q: n must be >= 0"));
+    int32_t bv = arg_int(a[2]);
+    int32_t inv_t_q10 = arg_nonneg(a[3], MP_ERROR_TEXT("weights_q: inv_t_q10 must be >= 0"));
+    int32_t cutoff = arg_int(a[4]);
+    int32_t p_shift = arg_nonneg(a[5], MP_ERROR_TEXT("weights_q: p_shift must be in 0..31"));
+    size_t np = arg_buf(a[6], B_I32, MP_BUFFER_RW, &p);
+    if (p_shift > 31) {
+        mp_raise_ValueError(MP_ERROR_TEXT("weights_q: p_shift must be in 0..31"));
+    }
+    need(nl, n, MP_ERROR_TEXT("weights_q: lg too short for n"));
+    need(np, n, MP_ERROR_TEXT("weights_q: p too short for n"));
+    return mp_obj_new_int(nk_weights_q((const int32_t *)lg.buf, n, bv, inv_t_q10, cutoff, p_shift,
+        (int32_t *)p.buf));
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(nn_weights_q_obj, 7, 7, nn_weights_q);
+
+static mp_obj_t nn_top_p_q(size_t n_args, const mp_obj_t *a) {
+    mp_buffer_info_t p;
+    (void)n_args;
+    size_t np = arg_buf(a[0], B_I32, MP_BUFFER_RW, &p);
+    int32_t n = arg_nonneg(a[1], MP_ERROR_TEXT("top_p_q: n must be >= 0"));
+    int32_t want = arg_int(a[2]);
+    int32_t hi = arg_int(a[3]);
+    need(np, n, MP_ERROR_TEXT("top_p_q: p too short for n"));
+    return mp_obj_new_int(nk_top_p_q((int32_t *)p.buf, n, want, hi));
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(nn_top_p_q_obj, 4, 4, nn_top_p_q);
+
+static mp_obj_t nn_draw_q(mp_obj_t p_in, mp_obj_t n_in, mp_obj_t r_in) {
+    mp_buffer_info_t p;
+    size_t np = arg_buf(p_in, B_I32, MP_BUFFER_READ, &p);
+    int32_t n = arg_nonneg(n_in, MP_ERROR_TEXT("draw_q: n must be >= 0"));
+    int32_t r = arg_int(r_in);
+    need(np, n, MP_ERROR_TEXT("draw_q: p too short for n"));
+    return MP_OBJ_NEW_SMALL_INT(nk_draw_q((const int32_t *)p.buf, n, r));
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(nn_draw_q_obj, nn_draw_q);
+
+/* simd_level(): the SIMD level the matvec kernels use (0 plain C, 1 SSE2, 2 AVX2; at import
+ * the best this CPU has, 0 off x64). simd_level(n): use level n (tests, benchmarks), at
+ * most the best; returns the level used before. Not a kernel, so not in PROVIDES. */
+static mp_obj_t nn_simd_level(size_t n_args, const mp_obj_t *a) {
+    int32_t old = nk_simd_level();
+    if (n_args == 1) {
+        int32_t level = arg_int(a[0]);
+        if (level < 0 || level > nk_simd_best()) {
+            mp_raise_ValueError(MP_ERROR_TEXT("simd_level: this CPU runs levels 0 up to simd_level() at import"));
+        }
+        nk_simd_set(level);
+    }
+    return MP_OBJ_NEW_SMALL_INT(old);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(nn_simd_level_obj, 0, 1, nn_simd_level);
+
 /* ------------------------------------------------------------ module */
 
 /* The functions, in PROVIDES order: (qstr, function object). mpy_ld.py finds the qstrs a
@@ -297,7 +385,12 @@ static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(nn_attend_head_obj, 16, 16, nn_attend
     F(MP_QSTR_kv_store, nn_kv_store_obj) \
     F(MP_QSTR_attend_head, nn_attend_head_obj) \
     F(MP_QSTR_dequant_row_q, nn_dequant_row_q_obj) \
-    F(MP_QSTR_isqrt, nn_isqrt_obj)
+    F(MP_QSTR_isqrt, nn_isqrt_obj) \
+    F(MP_QSTR_argmax_q, nn_argmax_q_obj) \
+    F(MP_QSTR_top_k_q, nn_top_k_q_obj) \
+    F(MP_QSTR_weights_q, nn_weights_q_obj) \
+    F(MP_QSTR_top_p_q, nn_top_p_q_obj) \
+    F(MP_QSTR_draw_q, nn_draw_q_obj)
 
 #define NN_COUNT(q, obj) +1
 #define NN_N_FUNCTIONS (0 NN_FUNCTIONS(NN_COUNT))
@@ -311,6 +404,7 @@ static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(nn_attend_head_obj, 16, 16, nn_attend
 mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
     MP_DYNRUNTIME_INIT_ENTRY
     NN_FUNCTIONS(NN_STORE)
+    mp_store_global(MP_QSTR_simd_level, MP_OBJ_FROM_PTR(&nn_simd_level_obj));
     mp_obj_t names[] = { NN_FUNCTIONS(NN_NAME) };
     mp_store_global(MP_QSTR_PROVIDES, mp_obj_new_tuple(NN_N_FUNCTIONS, names));
     MP_DYNRUNTIME_INIT_EXIT
@@ -331,6 +425,7 @@ static const mp_rom_map_elem_t nn_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR_nanollm_native) },
     { MP_ROM_QSTR(MP_QSTR_PROVIDES), MP_ROM_PTR(&nn_provides_obj) },
     NN_FUNCTIONS(NN_ROM_ENTRY)
+    { MP_ROM_QSTR(MP_QSTR_simd_level), MP_ROM_PTR(&nn_simd_level_obj) },
 };
 static MP_DEFINE_CONST_DICT(nn_module_globals, nn_module_globals_table);
 

@@ -46,8 +46,8 @@ m = nanollm.load(sys.argv[1])
 n_prompt = len(m.tokenize(%r))
 st = [0, 0]  # forwards, ticks when the prompt was through (as the page's glue counts)
 fwd = m.forward
-def counting(tok, pos):
-    r = fwd(tok, pos)
+def counting(tok, pos, logits=True):
+    r = fwd(tok, pos, logits)
     st[0] += 1
     if st[0] == n_prompt:
         st[1] = time.ticks_ms()

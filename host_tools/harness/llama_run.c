@@ -9,7 +9,8 @@
  *
  * Prints one JSON object on stdout:
  *   {"n_vocab":..., "prompt":[...], "tokens":[...], "prompt_ms":..., "gen_ms":..., "n_gen":...,
- *    "threads":..., "load_ms":...}
+ *    "threads":..., "load_ms":..., "system_info": "CPU : SSE3 = 1 | ... AVX2 = 1 | ..."}
+ * (system_info: llama.cpp's own account of the instruction sets its CPU backend was built with)
  * --tokenize TEXT prints llama.cpp's own token ids for TEXT (no BOS) in "tokenized" and exits
  * after loading the vocabulary. Built by host_tools/nanollm_host/llamacpp.py against the static libllama.
  */
@@ -183,7 +184,10 @@ int main(int argc, char **argv) {
     for (int i = 0; i < n_prompt; i++) printf(i ? ", %d" : "%d", prompt[i]);
     printf("], \"tokens\": [");
     for (int i = 0; i < n_out; i++) printf(i ? ", %d" : "%d", out[i]);
-    printf("]}\n");
+    printf("], \"system_info\": \"");
+    for (const char *c = llama_print_system_info(); *c; c++)  /* a JSON string: no quotes, no controls */
+        if (*c != '"' && *c != '\\' && (unsigned char)*c >= 32) putchar(*c);
+    printf("\"}\n");
 
     llama_batch_free(batch);
     llama_free(ctx);

@@ -398,3 +398,60 @@ def attend(q, K, kms, kes, V, vms, ves, c_isq, track=None):
     out = _shift_down(acc[-1], 6 - emax)
     _note(track, "att.out", out)
     return out
+
+
+# ------------------------------------------------------------------ choosing the next token
+
+def exp_neg_q12(u12):
+    """round(2**16 * exp(-u / 4096)) per element of u (Q12, >= 0), with the exp table:
+    e = floor(u * 11819 / 2**13) (base 2, Q12), i = (e mod 2**12) >> 4, f = e mod 16:
+    floor((EXP2[i] - floor((EXP2[i] - EXP2[i+1]) * f / 16)) / 2**(e >> 12)), 0 if e >> 12 >= 17."""
+    u = np.asarray(u12, dtype=I64)
+    e2 = (u * LOG2E_Q13) >> 13
+    ip = e2 >> 12
+    f = e2 & 4095
+    i = f >> 4
+    tab = exp2_table()
+    a = tab[i]
+    return np.where(ip < 17, (a - (((a - tab[i + 1]) * (f & 15)) >> 4)) >> np.minimum(ip, 40), 0)
+
+
+def argmax(lg):
+    """The index of the largest logit; the first of equal ones."""
+    return int(np.argmax(np.asarray(lg, dtype=I64)))
+
+
+def top_k(lg, k):
+    """The indices of the min(k, n) largest logits, largest first, equal ones by index."""
+    lg = np.asarray(lg, dtype=I64)
+    order = np.lexsort((np.arange(len(lg)), -lg))  # by -value, then by index
+    return [int(i) for i in order[:k]]
+
+
+def weights(lg, bv, inv_t_q10, cutoff, p_shift):
+    """Token weights: w = exp_neg_q12(floor(floor(d / 16) * inv_t_q10 / 2**10)) >> p_shift with
+    d = bv - lg, 0 where d >= cutoff."""
+    d = bv - np.asarray(lg, dtype=I64)
+    w = exp_neg_q12(np.where(d < cutoff, ((d >> 4) * inv_t_q10) >> 10, 0)) >> p_shift
+    return np.where(d < cutoff, w, 0)
+
+
+def top_p(p, want):
+    """Top-p over every token: zero the weights below t, the largest threshold >= 1 whose
+    weights >= t still sum to want (the kept mass only changes at a weight's value, so t is
+    one of the weights, or 1). Returns (kept weights, their sum)."""
+    p = np.asarray(p, dtype=I64)
+    t = 1
+    for v in np.unique(p)[::-1]:  # thresholds from the largest down: the first that reaches want
+        if int(p[p >= v].sum()) >= want:
+            t = max(int(v), 1)
+            break
+    kept = np.where(p >= t, p, 0)
+    return kept, int(kept.sum())
+
+
+def draw(p, r):
+    """The token whose share of the weights, laid out in token order, holds r; -1 past their sum."""
+    c = np.cumsum(np.asarray(p, dtype=I64))
+    i = int(np.searchsorted(c, r, side="right"))  # the first i with c[i] > r
+    return i if i < len(c) else -1

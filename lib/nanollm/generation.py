@@ -63,9 +63,10 @@ def generate(model, prompt, max_new_tokens=64, temperature=0.7, top_k=40, top_p=
     t1 = None
     try:
         model.reset()
-        logits = None
-        for pos in range(len(ids)):
-            logits = model.forward(ids[pos], pos)
+        last = len(ids) - 1
+        for pos in range(last):
+            model.forward(ids[pos], pos, False)  # only the prompt's last token needs its logits
+        logits = model.forward(ids[last], last)
         t1 = ticks_ms()
         dec = model.tokenizer.stream_decoder()
         pos = len(ids)

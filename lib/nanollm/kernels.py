@@ -23,7 +23,9 @@ def _install(mod, names):
 # The integer kernels, by name: every backend provides these (viper and native say which
 # of them in their PROVIDES; the rest come from kernels_py).
 KERNEL_NAMES = ("to_x16", "matvec_q8_0", "matvec_q4_0", "matvec_q4_1", "dequant_row_q", "add_q", "isqrt",
-                "layernorm_q", "gelu_q", "kv_store", "attend_head")
+                "layernorm_q", "gelu_q", "kv_store", "attend_head",
+                # the sampler's scans over the vocabulary (sampling.py)
+                "argmax_q", "top_k_q", "weights_q", "top_p_q", "draw_q")
 
 _install(kernels_py, KERNEL_NAMES)
 

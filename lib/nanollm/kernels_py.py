@@ -441,3 +441,101 @@ def attend_head(qv, qo, hd, kc, ks, vc, vs, n_pos, stride, ho, n_head, h, c_isq,
     osh = 6 - emax
     for j in range(hd):
         out[ho + j] = shr(out[ho + j], osh)
+
+
+# ---------------------------------------------------------------- choosing the next token
+# The vocabulary-wide scans of sampling.py (Sampler): logits are Q16 in array('i'), token
+# weights are exp(-gap / T) in Q16 (shifted down so their sum stays below 2**30).
+
+def exp_neg_q12(u12):
+    """round(2**16 * exp(-u12 / 4096)) for 0 <= u12 <= 40 * 4096 (0 past it)."""
+    e2 = (u12 * LOG2E_Q13) >> 13
+    ip = e2 >> 12
+    if ip >= 17:
+        return 0
+    f = e2 & 4095
+    i = f >> 4
+    a = _EXP2[i]
+    return (a - (((a - _EXP2[i + 1]) * (f & 15)) >> 4)) >> ip
+
+
+def argmax_q(lg, n):
+    """Index of the largest of lg[0:n] (n >= 1); the first of equal ones."""
+    best = 0
+    bv = lg[0]
+    for i in range(1, n):
+        v = lg[i]
+        if v > bv:
+            bv = v
+            best = i
+    return best
+
+
+def top_k_q(lg, n, k, top):
+    """top[0:cnt] = the indices of the cnt = min(k, n) largest of lg[0:n], largest first,
+    equal values in index order (k >= 1); returns cnt. One pass, inserting into a sorted
+    list; tv is the smallest kept value once the list is full."""
+    cnt = 0
+    tv = 0
+    for i in range(n):
+        v = lg[i]
+        if cnt < k:
+            j = cnt
+            cnt += 1
+        elif v > tv:
+            j = k - 1
+        else:
+            continue
+        while j > 0 and lg[top[j - 1]] < v:
+            top[j] = top[j - 1]
+            j -= 1
+        top[j] = i
+        if cnt == k:
+            tv = lg[top[k - 1]]
+    return cnt
+
+
+def weights_q(lg, n, bv, inv_t_q10, cutoff, p_shift, p):
+    """p[i] = the weight of token i, exp(-(bv - lg[i]) / T) as exp_neg_q12 of the gap in Q12
+    times 1/T (inv_t_q10 = 1024 / T), >> p_shift; 0 from a gap of cutoff up. bv is the
+    largest logit. Returns the sum of the weights."""
+    total = 0
+    for i in range(n):
+        d = bv - lg[i]
+        w = 0 if d >= cutoff else exp_neg_q12(((d >> 4) * inv_t_q10) >> 10) >> p_shift
+        p[i] = w
+        total += w
+    return total
+
+
+def top_p_q(p, n, want, hi):
+    """Top-p over every token: t = the largest threshold in 1..hi whose weights >= t still
+    sum to want (a bisection: that mass falls as t grows); weights below t are zeroed.
+    hi is the largest weight. Returns the mass kept."""
+    lo = 1
+    while lo < hi:
+        mid = (lo + hi + 1) >> 1
+        mass = 0
+        for i in range(n):
+            if p[i] >= mid:
+                mass += p[i]
+        if mass >= want:
+            lo = mid
+        else:
+            hi = mid - 1
+    total = 0
+    for i in range(n):
+        if p[i] < lo:
+            p[i] = 0
+        total += p[i]
+    return total
+
+
+def draw_q(p, n, r):
+    """The token whose share of p[0:n], laid out in token order, holds r (0 <= r < sum);
+    -1 if r is past the sum."""
+    for i in range(n):
+        r -= p[i]
+        if r < 0:
+            return i
+    return -1

@@ -14,7 +14,8 @@ import micropython
 from . import tables
 
 PROVIDES = ("to_x16", "matvec_q8_0", "matvec_q4_0", "matvec_q4_1", "add_q", "layernorm_q",
-            "gelu_q", "kv_store", "attend_head", "dequant_row_q")
+            "gelu_q", "kv_store", "attend_head", "dequant_row_q",
+            "argmax_q", "top_k_q", "weights_q", "top_p_q", "draw_q")
 
 _EXP2 = tables.EXP2
 _GELU = tables.GELU
@@ -674,3 +675,118 @@ def _attend(qv: ptr16, qo: int, hd: int, kc: ptr8, ks: ptr8, vc: ptr8, vs: ptr8,
 def attend_head(qv, qo, hd, kc, ks, vc, vs, n_pos, stride, ho, n_head, h, c_isq, scores, q16, out):
     sq = to_x16(qv, qo, hd, q16)
     _attend(qv, qo, hd, kc, ks, vc, vs, n_pos, stride, ho, n_head, h, c_isq, scores, q16, out, sq, _EXP2)
+
+
+# ---------------------------------------------------------------- choosing the next token
+# (sampling.py's scans over the vocabulary; logits are read as two 16-bit halves, weights
+# are below 2**30 and read whole)
+
+@micropython.viper
+def argmax_q(lg: ptr32, n: int) -> int:
+    g = ptr16(lg)
+    best = 0
+    bv = (((int(g[1]) ^ 0x8000) - 0x8000) << 16) | int(g[0])
+    i = 1
+    while i < n:
+        v = (((int(g[2 * i + 1]) ^ 0x8000) - 0x8000) << 16) | int(g[2 * i])
+        if v > bv:
+            bv = v
+            best = i
+        i += 1
+    return best
+
+
+@micropython.viper
+def top_k_q(lg: ptr32, n: int, k: int, top: ptr32) -> int:
+    g = ptr16(lg)
+    cnt = 0
+    tv = 0
+    i = 0
+    while i < n:
+        v = (((int(g[2 * i + 1]) ^ 0x8000) - 0x8000) << 16) | int(g[2 * i])
+        j = -1
+        if cnt < k:
+            j = cnt
+            cnt += 1
+        elif v > tv:
+            j = k - 1
+        if j >= 0:
+            while j > 0:
+                t = int(top[j - 1])
+                if ((((int(g[2 * t + 1]) ^ 0x8000) - 0x8000) << 16) | int(g[2 * t])) >= v:
+                    break
+                top[j] = t
+                j -= 1
+            top[j] = i
+            if cnt == k:
+                t = int(top[k - 1])
+                tv = (((int(g[2 * t + 1]) ^ 0x8000) - 0x8000) << 16) | int(g[2 * t])
+        i += 1
+    return cnt
+
+
+@micropython.viper
+def _weights(lg: ptr32, n: int, bv: int, inv_t_q10: int, cutoff: int, p_shift: int, p: ptr32,
+             e2t: ptr16) -> int:
+    g = ptr16(lg)
+    total = 0
+    i = 0
+    while i < n:
+        d = bv - ((((int(g[2 * i + 1]) ^ 0x8000) - 0x8000) << 16) | int(g[2 * i]))
+        w = 0
+        if d < cutoff:
+            e2 = ((((d >> 4) * inv_t_q10) >> 10) * 11819) >> 13
+            ip = e2 >> 12
+            if ip < 17:
+                f = e2 & 4095
+                j = f >> 4
+                a = (int(e2t[2 * j + 1]) << 16) | int(e2t[2 * j])
+                b = (int(e2t[2 * j + 3]) << 16) | int(e2t[2 * j + 2])
+                w = ((a - (((a - b) * (f & 15)) >> 4)) >> ip) >> p_shift
+        p[i] = w
+        total += w
+        i += 1
+    return total
+
+
+def weights_q(lg, n, bv, inv_t_q10, cutoff, p_shift, p):
+    return _weights(lg, n, bv, inv_t_q10, cutoff, p_shift, p, _EXP2)
+
+
+@micropython.viper
+def top_p_q(p: ptr32, n: int, want: int, hi: int) -> int:
+    lo = 1
+    while lo < hi:
+        mid = (lo + hi + 1) >> 1
+        mass = 0
+        i = 0
+        while i < n:
+            w = int(p[i])
+            if w >= mid:
+                mass += w
+            i += 1
+        if mass >= want:
+            lo = mid
+        else:
+            hi = mid - 1
+    total = 0
+    i = 0
+    while i < n:
+        w = int(p[i])
+        if w < lo:
+            p[i] = 0
+        else:
+            total += w
+        i += 1
+    return total
+
+
+@micropython.viper
+def draw_q(p: ptr32, n: int, r: int) -> int:
+    i = 0
+    while i < n:
+        r -= int(p[i])
+        if r < 0:
+            return i
+        i += 1
+    return -1

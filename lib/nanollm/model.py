@@ -385,26 +385,30 @@ class Model:
         """Forget the context (the KV cache is simply overwritten from position 0)."""
         self.n_past = 0
 
-    def forward(self, token, pos):
-        """Logits for the next token after `token` at position `pos`: the array is reused."""
+    def forward(self, token, pos, logits=True):
+        """Logits for the next token after `token` at position `pos`: the array is reused.
+
+        logits=False skips the final layer norm and the output matrix and returns None: for
+        prompt tokens, whose logits nobody reads (the output matrix is the largest of GPT-2
+        117M, a third of a token's work); the KV cache is filled all the same."""
         if not 0 <= pos < self.n_ctx:
             raise NanoLLMError("position %d is outside the context (0..%d)" % (pos, self.n_ctx - 1))
         if not 0 <= token < self.n_vocab:
             raise NanoLLMError("token id %d is outside the vocabulary (0..%d)" % (token, self.n_vocab - 1))
         try:
             if self.integer:
-                self._forward_int(token, pos)
+                self._forward_int(token, pos, logits)
             else:
-                self._forward_float(token, pos)
+                self._forward_float(token, pos, logits)
         except (OverflowError, ZeroDivisionError, ValueError) as e:
             # weights far outside what GPT-2 training gives (corrupt data) overflow the
             # 32-bit integer path, or make inf/NaN on the float path: say so plainly
             raise NanoLLMError("%s: the model's numbers overflow on the %s path (%s): corrupt or out-of-range weights"
                                % (self.path, "integer" if self.integer else "float", type(e).__name__))
         self.n_past = pos + 1
-        return self.logits
+        return self.logits if logits else None
 
-    def _forward_int(self, token, pos):
+    def _forward_int(self, token, pos, logits):
         # one name per line: a tuple on the right-hand side would be a heap allocation
         d = self.n_embd
         H = self.n_head
@@ -448,11 +452,13 @@ class Model:
             L.ffn_down.matvec_int(x16, sh, h)
             K.add_q(h, L.ffn_down_b, d)
             K.add_q(x, h, d)
+        if not logits:
+            return
         K.layernorm_q(x, d, self.lnf_g, self.lnf_b, h, self.eps_q32)
         sh = K.to_x16(h, 0, d, x16)
         self.head.matvec_int(x16, sh, self.logits)
 
-    def _forward_float(self, token, pos):
+    def _forward_float(self, token, pos, logits):
         # the same steps as _forward_int, on floats, with the float kernels
         F = _F
         d = self.n_embd
@@ -488,6 +494,8 @@ class Model:
             F.gelu_f(tmp, L.ffn_up_b, self.n_ff)
             L.ffn_down.matvec_float(tmp, h, rowbuf)
             F.residual_add_f(x, h, L.ffn_down_b, d)
+        if not logits:
+            return
         F.layernorm_f(x, d, self.lnf_g, self.lnf_b, h, self.eps)
         self.head.matvec_float(h, self.logits, rowbuf)
 

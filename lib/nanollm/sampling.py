@@ -1,9 +1,12 @@
 # Choosing the next token from the logits with integers only: greedy, temperature,
 # top-k and top-p, driven by a seeded generator, so a seed gives the same text on
 # CPython, the unix port, a board and the browser, and nothing is allocated per token.
+# The scans over the whole vocabulary (argmax, top-k, weights, top-p, the draw) are
+# kernels (kernels_py.argmax_q ...): C or viper where there are, as fast as the forward's.
 
 from .errors import NanoLLMError
-from .kernels_py import _EXP2, LOG2E_Q13
+from .kernels import K
+from .kernels_py import exp_neg_q12 as _exp_neg_q12
 
 try:
     from array import array
@@ -40,18 +43,6 @@ class Random:
         return v
 
 
-def _exp_neg_q12(u12):
-    """round(2**16 * exp(-u12 / 4096)) for 0 <= u12 <= 40 * 4096."""
-    e2 = (u12 * LOG2E_Q13) >> 13
-    ip = e2 >> 12
-    if ip >= 17:
-        return 0
-    f = e2 & 4095
-    i = f >> 4
-    a = _EXP2[i]
-    return (a - (((a - _EXP2[i + 1]) * (f & 15)) >> 4)) >> ip
-
-
 def _fresh_seed():
     """A seed that differs between runs: the clock where there is one (some ports have no time)."""
     try:
@@ -62,17 +53,6 @@ def _fresh_seed():
     if hasattr(time, "ticks_us"):
         return time.ticks_us()
     return int(time.time() * 1e6)
-
-
-class _Q16View:
-    """Float logits read as Q16 integers (the float path); the integer path needs no view."""
-
-    def __init__(self, logits, scale):
-        self.logits = logits
-        self.scale = scale
-
-    def __getitem__(self, i):
-        return int(self.logits[i] * self.scale)
 
 
 class Sampler:
@@ -95,8 +75,10 @@ class Sampler:
         if seed is None:
             seed = _fresh_seed()
         self.rng = Random(seed)
-        # logits in Q16 units: on the float path we convert each (float logits anyway)
+        # logits in Q16 units: the float path's are converted into q16 first (the kernels
+        # take integers; float logits allocate on MicroPython anyway)
         self.to_q16 = None if logit_scale == 1.0 / 65536 else 65536.0 * logit_scale
+        self.q16 = array("i", bytes(4 * n_vocab)) if self.to_q16 is not None else None
         if not self.greedy:
             # (logit diff in Q16) -> exponent in Q12, as diff >> 4 times 1024/T, >> 10
             self.inv_t_q10 = max(1, int(1024.0 / temperature + 0.5))
@@ -110,9 +92,13 @@ class Sampler:
             self._cnt = 0  # candidates of the last call (their p entries are set)
 
     def sample(self, logits):
-        # the integer path's logits are Q16 already; float logits are converted as they are read
-        lg = logits if self.to_q16 is None else _Q16View(logits, self.to_q16)
+        lg = logits
         try:
+            if self.to_q16 is not None:
+                lg = self.q16
+                sc = self.to_q16
+                for i in range(self.n_vocab):
+                    lg[i] = int(logits[i] * sc)
             return self._sample(lg)
         except (ValueError, OverflowError):  # int() of a NaN or inf logit (float path)
             raise NanoLLMError("the model produced NaN or infinite logits: its weights are corrupt or out of range")
@@ -121,13 +107,7 @@ class Sampler:
         n = self.n_vocab
         k = self.top_k
         if self.greedy or not k:
-            best = 0
-            bv = lg[0]
-            for i in range(1, n):
-                v = lg[i]
-                if v > bv:
-                    bv = v
-                    best = i
+            best = K.argmax_q(lg, n)
             if self.greedy:
                 return best
         p = self.p
@@ -138,33 +118,10 @@ class Sampler:
             p[top[c]] = 0
         self._cnt = 0
         if not k:
-            for i in range(n):
-                p[i] = 0
-            total = 0
-            for i in range(n):
-                w = self._weight(bv - lg[i])
-                p[i] = w
-                total += w
+            total = K.weights_q(lg, n, lg[best], self.inv_t_q10, self.cutoff, self.p_shift, p)
             return self._draw(p, n, 0, n, total, best)
-        # the top_k largest, in descending order (ties: lower index first, as the argmax);
-        # tv is the smallest kept value once the list is full
-        cnt = 0
-        tv = 0
-        for i in range(n):
-            v = lg[i]
-            if cnt < k:
-                j = cnt
-                cnt += 1
-            elif v > tv:
-                j = k - 1
-            else:
-                continue
-            while j > 0 and lg[top[j - 1]] < v:
-                top[j] = top[j - 1]
-                j -= 1
-            top[j] = i
-            if cnt == k:
-                tv = lg[top[k - 1]]
+        # the top_k largest, in descending order (ties: lower index first, as the argmax)
+        cnt = K.top_k_q(lg, n, k, top)
         self._cnt = cnt
         best = top[0]
         bv = lg[best]
@@ -187,13 +144,9 @@ class Sampler:
             if k:
                 total = self._top_p_sorted(p, cnt, want)
             else:
-                total = self._top_p_search(p, n, want, p[best])
-        r = self.rng.next30() % total
-        for i in range(n):
-            r -= p[i]
-            if r < 0:
-                return i
-        return best
+                total = K.top_p_q(p, n, want, p[best])
+        i = K.draw_q(p, n, self.rng.next30() % total)
+        return best if i < 0 else i
 
     def _top_p_sorted(self, p, cnt, want):
         # top[0:cnt] is in falling logit order, so the weights do not rise along it (a weight
@@ -214,26 +167,6 @@ class Sampler:
         for j in range(c, cnt):
             p[top[j]] = 0
         return acc
-
-    def _top_p_search(self, p, n, want, hi):
-        # every token is a candidate, in token order: binary search on the threshold
-        lo = 1
-        while lo < hi:
-            mid = (lo + hi + 1) >> 1
-            mass = 0
-            for i in range(n):
-                if p[i] >= mid:
-                    mass += p[i]
-            if mass >= want:
-                lo = mid
-            else:
-                hi = mid - 1
-        total = 0
-        for i in range(n):
-            if p[i] < lo:
-                p[i] = 0
-            total += p[i]
-        return total
 
     def _weight(self, diff):
         if diff >= self.cutoff:

@@ -1,6 +1,7 @@
 # Every kernel backend against plain Python on the same seeded inputs (an LCG, so both
 # interpreters draw the same numbers): matvec and dequant for q8_0/q4_0/q4_1 (ggml type ids
-# 8, 2, 3), to_x16, kv_store, gelu, add, layernorm and attention over edge-case shapes and ranges.
+# 8, 2, 3), to_x16, kv_store, gelu, add, layernorm and attention over edge-case shapes and ranges,
+# and the sampler's scans (argmax, top-k, weights, top-p, draw).
 #   micropython kernel_backends.py        (and the same file on CPython, lib/ on PYTHONPATH)
 # Prints "AVAILABLE <backends>", one "CK <case> <length> <checksum of the plain result>" per
 # case, a "MISMATCH ..." line for each backend that differs from plain Python, and last
@@ -147,6 +148,32 @@ for n_pos, hd, n_head, qamp, elo, ehi in ((1, 64, 2, 1 << 16, -7, 4), (37, 64, 2
         return list(out)
     add("attend_%d_%d_%d" % (n_pos, hd, n_head), f)
 
+# the sampler's scans: logits spread out, with ties, all equal; weights at three temperatures
+for n, amp, tie in ((9, 1 << 20, 1), (700, 30 << 16, 1), (700, 4, 65536), (300, 0, 1)):
+    lg = array('i', [t * tie for t in vec(n, amp)])
+
+    def sc(K, lg=lg, n=n):
+        best = K.argmax_q(lg, n)
+        out = [best]
+        for k in (1, 7, 40):
+            top = array('i', [0] * k)
+            cnt = K.top_k_q(lg, n, k, top)
+            out += [cnt] + list(top)[:cnt]
+        for inv_t, cutoff in ((20480, 131072), (1280, 1677721), (512, 5242880)):
+            p = array('i', [0] * n)
+            total = K.weights_q(lg, n, lg[best], inv_t, cutoff, 0, p)
+            out += [total] + list(p)
+            for frac in (65536, 62259, 19661):
+                q = array('i', p)
+                want = (total >> 16) * frac + (((total & 65535) * frac) >> 16)
+                kept = K.top_p_q(q, n, want, p[best])
+                out += [kept] + list(q)
+                for r in (0, kept // 2, kept - 1, kept):
+                    out.append(K.draw_q(q, n, r))
+        return out
+    add("sampler_%d_%d_%d" % (n, amp, tie), sc)
+
+# every case on every backend; plain Python is the reference
 # every case on every backend; plain Python is the reference
 print("AVAILABLE", " ".join(kernels.available()))
 res = {}

@@ -122,29 +122,87 @@ for special in ([0, 0, 0], [-(1 << 31), 5], [(1 << 31) - 1, -7], [1], [-1, 8191,
 
 gc.collect()
 
-# ---- matvec
+# ---- matvec, at every SIMD level the module has (x64: 0 plain C, 1 SSE2, 2 AVX2; elsewhere 0)
 MV = {8: ("matvec_q8_0", P.matvec_q8_0, N.matvec_q8_0),
       2: ("matvec_q4_0", P.matvec_q4_0, N.matvec_q4_0),
       3: ("matvec_q4_1", P.matvec_q4_1, N.matvec_q4_1)}
-for wtype in (8, 2, 3):
-    name, pf, nf = MV[wtype]
-    for n_rows, n_cols, mode, xbits, extreme in (
-            (1, 32, 0, 18, False), (3, 64, 0, 20, False), (7, 96, 3, 16, False),
-            (4, 70, 0, 18, False),  # n_cols not a multiple of 32: the tail is ignored
-            (5, 128, 1, 18, False), (3, 64, 2, 4, False), (2, 256, 0, 30, True),
-            (16, 768, 0, 22, False), (2, 3072, 0, 24, True), (4, 64, 3, 0, False)):
-        w = x = a = b = None  # the previous case's buffers go first
+BEST = N.simd_level() if hasattr(N, "simd_level") else 0  # at import: the best this CPU has
+simd = {}  # (level, kernel) -> [cases, failures]
+
+
+def edge_weights(wtype, n_rows, n_cols, q, exps):
+    # every quant q, the scales cycling through the exponents exps (mantissa 1023, both signs):
+    # the row's largest exponent and every distance from it the kernels treat apart
+    nb = n_cols >> 5
+    bs = {8: 34, 2: 18, 3: 20}[wtype]
+    w = bytearray(bytes([q]) * (n_rows * nb * bs))
+    for i in range(n_rows * nb):
+        for o in ((0, 2) if wtype == 3 else (0,)):
+            h = f16(exps[(i + o) % len(exps)], 1023, (i >> 1) & 1)
+            w[i * bs + o] = h & 255
+            w[i * bs + o + 1] = h >> 8
+    return w
+
+
+def matvec_cases():
+    for wtype in (8, 2, 3):
+        # random blocks: 1..96 blocks per row, a multiple of eight blocks or not (the SIMD
+        # kernels take eight at a time and the rest one by one)
+        for n_rows, n_cols, mode, xbits, extreme in (
+                (1, 32, 0, 18, False), (3, 64, 0, 20, False), (7, 96, 3, 16, False),
+                (4, 70, 0, 18, False),  # n_cols not a multiple of 32: the tail is ignored
+                (5, 128, 1, 18, False), (3, 64, 2, 4, False), (2, 256, 0, 30, True),
+                (3, 288, 3, 20, False), (2, 544, 1, 22, False),
+                (16, 768, 0, 22, False), (2, 3072, 0, 24, True), (4, 64, 3, 0, False)):
+            yield wtype, rand_weights(wtype, n_rows, n_cols, mode, extreme), n_rows, n_cols, xbits, None
+        # edges: the largest inputs (|x| = 2**13, and 2**15 past the spec's bound, where a
+        # 16-bit multiply-add would saturate if it could) against the extreme quants, with
+        # block exponents 0 (subnormal), 31 (inf/NaN bits) and 13, 14, 24, 25 below the
+        # row's largest (where _acc_block changes how it rounds)
+        for q in ((0x80, 0x7F) if wtype == 8 else (0x00, 0xFF, 0x0F)):
+            for xv in (8192, -8192, -32768, 32767):
+                for exps in ((30, 17, 16, 6, 5, 0, 30, 1), (31, 18, 17, 7, 6, 1, 5, 31), (20, 20, 7, 20, 19, 6)):
+                    yield wtype, edge_weights(wtype, 3, 9 * 32, q, exps), 3, 9 * 32, xv, exps
+        # a row wider than the AVX2 q4 kernels' per-call table of block sums (2048 blocks):
+        # they hand it to plain C (where the heap has room for it)
         gc.collect()
-        w = rand_weights(wtype, n_rows, n_cols, mode, extreme)
-        x, shx = x16_for(max(n_cols, 32), xbits)
-        a = array("i", bytes(4 * (n_rows + 2)))
-        b = array("i", bytes(4 * (n_rows + 2)))
-        try:
-            pf(w, n_rows, n_cols, x, shx, a, 1)
-        except OverflowError:  # the reference itself does not fit: not a valid case
-            continue
-        nf(w, n_rows, n_cols, x, shx, b, 1)
-        check(name, a, b, (n_rows, n_cols, mode))
+        if gc.mem_free() > 1500000:
+            yield wtype, rand_weights(wtype, 1, 2049 * 32, 0), 1, 2049 * 32, 16, None
+
+
+def run_matvec(level):
+    for wtype, w, n_rows, n_cols, xbits, exps in matvec_cases():
+        name, pf, nf = MV[wtype]
+        if exps is None:
+            x, shx = x16_for(max(n_cols, 32), xbits)
+            shxs = (shx,)
+        else:  # a constant input, and shifts that put the result's binary point everywhere
+            x = array("h", [xbits] * n_cols)
+            shxs = (-40, -8, 0, 6, 13, 40)
+        for shx in shxs:
+            a = array("i", bytes(4 * (n_rows + 2)))
+            b = array("i", bytes(4 * (n_rows + 2)))
+            try:
+                pf(w, n_rows, n_cols, x, shx, a, 1)
+            except OverflowError:  # the reference itself does not fit: not a valid case
+                continue
+            nf(w, n_rows, n_cols, x, shx, b, 1)
+            check(name, a, b, (level, n_rows, n_cols, exps, shx))
+            r = simd.setdefault((level, name), [0, 0])
+            r[0] += 1
+            r[1] += a != b
+        w = x = a = b = None  # this case's buffers go before the next is made
+        gc.collect()
+
+
+for level in range(BEST + 1):
+    if BEST:
+        N.simd_level(level)
+    run_matvec(level)
+if BEST:
+    N.simd_level(BEST)
+for level, name in sorted(simd):
+    print("SIMD", level, name, simd[(level, name)][0], simd[(level, name)][1])
 
 gc.collect()
 
@@ -272,6 +330,38 @@ for n_head, hd, n_pos, bits in ((1, 8, 1, 16), (2, 16, 5, 18), (4, 64, 12, 20), 
                       array("i", bytes(4 * T)), array("h", bytes(2 * hd)), o2)
         check("attend_head", o1, o2, (n_head, hd, n_pos, h))
 
+gc.collect()
+
+# ---- the sampler's scans: logits spread out, tied, equal, at the int32 ends
+for n, bits, tie in ((1, 10, 1), (9, 20, 1), (600, 21, 1), (600, 2, 1 << 16), (300, 0, 1), (50, 31, 1)):
+    lg = array("i", [srnd(bits) * tie if bits < 31 else (-(1 << 31), (1 << 31) - 1, 0)[rnd(2) % 3]
+                     for _ in range(n)])
+    check("argmax_q", P.argmax_q(lg, n), N.argmax_q(lg, n), (n, bits))
+    for k in (1, 3, 40, min(n + 2, 64)):
+        t1 = array("i", bytes(4 * k))
+        t2 = array("i", bytes(4 * k))
+        check("top_k_q", P.top_k_q(lg, n, k, t1), N.top_k_q(lg, n, k, t2), (n, k))
+        check("top_k_q", t1, t2, (n, k))
+    if bits == 31:
+        continue  # gaps past 2**31: outside what weights_q takes (bv is the largest logit)
+    bv = lg[P.argmax_q(lg, n)]
+    for inv_t, cutoff, psh in ((20480, 131072, 0), (1280, 1677721, 0), (512, 5242880, 2), (1, 1, 0)):
+        p1 = array("i", bytes(4 * n))
+        p2 = array("i", bytes(4 * n))
+        check("weights_q", P.weights_q(lg, n, bv, inv_t, cutoff, psh, p1),
+              N.weights_q(lg, n, bv, inv_t, cutoff, psh, p2), (n, inv_t))
+        check("weights_q", p1, p2, (n, inv_t))
+        total = sum(p1)
+        hi = max(p1)
+        for want in (total, total * 9 // 10, total // 4, 1, 0):
+            q1 = array("i", p1)
+            q2 = array("i", p1)
+            check("top_p_q", P.top_p_q(q1, n, want, hi), N.top_p_q(q2, n, want, hi), (n, want))
+            check("top_p_q", q1, q2, (n, want))
+            kept = sum(q1)
+            for r in (0, kept // 2, kept - 1, kept, -1):
+                check("draw_q", P.draw_q(q1, n, r), N.draw_q(q1, n, r), (n, r))
+
 for name in sorted(results):
     print("RESULT", name, results[name][0], results[name][1])
 if hasattr(sys.stdout, "flush"):  # not on every port
@@ -306,6 +396,13 @@ BAD = [
     (N.kv_store, (i32, 60, 8, bytearray(8), 0, bytearray(2), 0)),
     (N.kv_store, (i32, 0, 8, b"12345678", 0, bytearray(2), 0)),
     (N.isqrt, (-1,)),
+    (N.argmax_q, (i32, 0)), (N.argmax_q, (i32, 65)), (N.argmax_q, (i16, 4)),
+    (N.top_k_q, (i32, 65, 3, i32)), (N.top_k_q, (i32, 8, 0, i32)), (N.top_k_q, (i32, 8, 3, array("i", [0] * 2))),
+    (N.top_k_q, (i32, 8, 3, b"123456789abc")),
+    (N.weights_q, (i32, 65, 0, 1, 1, 0, i32)), (N.weights_q, (i32, 8, 0, 1, 1, 0, array("i", [0] * 7))),
+    (N.weights_q, (i32, 8, 0, 1, 1, 32, i32)), (N.weights_q, (i32, 8, 0, -1, 1, 0, i32)),
+    (N.top_p_q, (i32, 65, 1, 1)), (N.top_p_q, (b"x" * 256, 4, 1, 1)),
+    (N.draw_q, (i32, 65, 0)), (N.draw_q, (i16, 4, 0)),
 ]
 kc = bytearray(4 * 16)
 ks = bytearray(2 * 4)
