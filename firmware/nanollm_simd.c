@@ -145,8 +145,10 @@ static inline __m128i sum_x_sse2(const int16_t *x) {
     return _mm_add_epi32(p, _mm_add_epi32(_mm_madd_epi16(ld128(x + 16), one), _mm_madd_epi16(ld128(x + 24), one)));
 }
 
-static void matvec_sse2(int32_t wtype, const uint8_t *w, int32_t n_rows, int32_t n_cols,
-                        const int16_t *x, int32_t shx, int32_t *out) {
+/* wtype is a constant in each caller (matvec_sse2 below): one specialised loop per type */
+static inline __attribute__((always_inline)) void matvec_sse2_t(int32_t wtype, const uint8_t *w, int32_t n_rows,
+                                                               int32_t n_cols, const int16_t *x, int32_t shx,
+                                                               int32_t *out) {
     int32_t nb = n_cols >> 5;
     int32_t bs = wtype == 8 ? BS_Q8_0 : wtype == 2 ? BS_Q4_0 : BS_Q4_1;
     for (int32_t r = 0; r < n_rows; r++) {
@@ -171,6 +173,17 @@ static void matvec_sse2(int32_t wtype, const uint8_t *w, int32_t n_rows, int32_t
             v = (int32_t)((uint32_t)v + (uint32_t)acc_out64(am, 25 - em - shx));
         }
         out[r] = v;
+    }
+}
+
+static void matvec_sse2(int32_t wtype, const uint8_t *w, int32_t n_rows, int32_t n_cols,
+                        const int16_t *x, int32_t shx, int32_t *out) {
+    if (wtype == 8) {
+        matvec_sse2_t(8, w, n_rows, n_cols, x, shx, out);
+    } else if (wtype == 2) {
+        matvec_sse2_t(2, w, n_rows, n_cols, x, shx, out);
+    } else {
+        matvec_sse2_t(3, w, n_rows, n_cols, x, shx, out);
     }
 }
 
