@@ -364,11 +364,16 @@ CG_CACHE = os.path.join(CACHE, "callgrind.json")
 
 
 def _cg_key(backend, path):
-    """Counts stay valid while the model file and the program measured are unchanged."""
+    """Counts stay valid while the model file and the program measured are unchanged (the
+    program by its bytes: a rebuild that makes the same file keeps them)."""
+    import hashlib
     prog = llamacpp.DRIVER if backend.startswith("llama") else (NATMOD if backend == "mp-native" else MICROPYTHON)
+    h = "-"
+    if os.path.exists(prog):
+        with open(prog, "rb") as f:
+            h = hashlib.sha256(f.read()).hexdigest()[:16]
     st = os.stat(path)
-    pt = int(os.path.getmtime(prog)) if os.path.exists(prog) else 0
-    return "%s|%s|%d|%d|%d" % (backend, os.path.basename(path), st.st_size, int(st.st_mtime), pt)
+    return "%s|%s|%d|%d|%s" % (backend, os.path.basename(path), st.st_size, int(st.st_mtime), h)
 
 
 def _cg_load():
