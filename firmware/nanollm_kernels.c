@@ -334,7 +334,78 @@ void nk_matvec_q4_1(const uint8_t *w, int32_t n_rows, int32_t n_cols,
     }
 }
 
+/* q4_K's 6-bit scale and min of sub-block j from the 12 packed bytes (kernels_py._k4_sc, _k4_mn) */
+NK_INLINE int32_t k4_sc(const uint8_t *s, int32_t j) {
+    return j < 4 ? (s[j] & 63) : ((s[j + 4] & 15) | ((s[j - 4] >> 6) << 4));
+}
+
+NK_INLINE int32_t k4_mn(const uint8_t *s, int32_t j) {
+    return j < 4 ? (s[j + 4] & 63) : ((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
+}
+
+void nk_matvec_q4_K(const uint8_t *w, int32_t n_rows, int32_t n_cols,
+                    const int16_t *x, int32_t shx, int32_t *out) {
+    /* no SIMD form: the plain loop on every target */
+    int32_t nb = n_cols >> 8;
+    int32_t rb = nb * 144;
+    for (int32_t r = 0; r < n_rows; r++) {
+        const uint8_t *row = w + r * rb;
+        int32_t ed = row_exp(row, nb, 144, 0);
+        int32_t em = row_exp(row, nb, 144, 2);
+        int32_t a0 = 0, a1 = 0, c0 = 0, c1 = 0;
+        for (int32_t b = 0; b < nb; b++) {
+            const uint8_t *p = row + b * 144;
+            const int16_t *xb = x + (b << 8);
+            int32_t sd = 0, sm = 0;
+            for (int32_t c = 0; c < 4; c++) {
+                const uint8_t *q = p + 16 + 32 * c;
+                const int16_t *xa = xb + 64 * c;
+                const int16_t *xh = xa + 32;
+                int32_t s_lo = 0, s_hi = 0, x_lo = 0, x_hi = 0;
+                for (int32_t j = 0; j < 32; j++) {
+                    uint32_t v = q[j];
+                    s_lo += (int32_t)(v & 15) * xa[j];
+                    s_hi += (int32_t)(v >> 4) * xh[j];
+                    x_lo += xa[j];
+                    x_hi += xh[j];
+                }
+                sd += k4_sc(p + 4, 2 * c) * s_lo + k4_sc(p + 4, 2 * c + 1) * s_hi;
+                sm += k4_mn(p + 4, 2 * c) * x_lo + k4_mn(p + 4, 2 * c + 1) * x_hi;
+            }
+            uint32_t hd = rd16(p), hm = rd16(p + 2);
+            /* sd's part 2**6 coarser (kernels_py.matvec_q4_K) */
+            acc_block(&a0, &a1, sd, f16_man(hd), ed - f16_exp(hd) + 6);
+            acc_block(&c0, &c1, -sm, f16_man(hm), em - f16_exp(hm));
+        }
+        out[r] = (int32_t)((uint32_t)acc_out(a0, a1, 19 - ed - shx)
+                           + (uint32_t)acc_out(c0, c1, 25 - em - shx));
+    }
+}
+
+static void dequant_row_q4_K(const uint8_t *w, int32_t n_cols, int32_t *out) {
+    for (int32_t b = 0; b < (n_cols >> 8); b++) {
+        const uint8_t *p = w + b * 144;
+        uint32_t hd = rd16(p), hm = rd16(p + 2);
+        int32_t md = f16_man(hd), mm = f16_man(hm);
+        int32_t sd = f16_exp(hd) - 9, sm = f16_exp(hm) - 9;
+        for (int32_t j = 0; j < 8; j++) {
+            int32_t dj = k4_sc(p + 4, j) * md;
+            int32_t mv = shr(k4_mn(p + 4, j) * mm, -sm);
+            const uint8_t *q = p + 16 + 32 * (j >> 1);
+            int32_t sh = 4 * (j & 1);
+            int32_t *o = out + (b << 8) + 32 * j;
+            for (int32_t i = 0; i < 32; i++) {
+                o[i] = (int32_t)((uint32_t)shr((int32_t)((q[i] >> sh) & 15) * dj, -sd) - (uint32_t)mv);
+            }
+        }
+    }
+}
+
 void nk_dequant_row_q(const uint8_t *w, int32_t wtype, int32_t n_cols, int32_t *out) {
+    if (wtype == 12) {
+        dequant_row_q4_K(w, n_cols, out);
+        return;
+    }
     int32_t nb = n_cols >> 5;
     for (int32_t b = 0; b < nb; b++) {
         int32_t *o = out + (b << 5);

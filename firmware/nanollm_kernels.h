@@ -22,6 +22,10 @@ void nk_matvec_q4_0(const uint8_t *w, int32_t n_rows, int32_t n_cols,
                     const int16_t *x, int32_t shx, int32_t *out);
 void nk_matvec_q4_1(const uint8_t *w, int32_t n_rows, int32_t n_cols,
                     const int16_t *x, int32_t shx, int32_t *out);
+/* ggml's q4_K: super-blocks of 256 elements in 144 bytes (n_cols a multiple of 256) */
+void nk_matvec_q4_K(const uint8_t *w, int32_t n_rows, int32_t n_cols,
+                    const int16_t *x, int32_t shx, int32_t *out);
+/* wtype 8 q8_0, 2 q4_0, 3 q4_1, 12 q4_K */
 void nk_dequant_row_q(const uint8_t *w, int32_t wtype, int32_t n_cols, int32_t *out);
 void nk_add_q(int32_t *dst, const int32_t *src, int32_t n);
 int32_t nk_isqrt(int32_t v);

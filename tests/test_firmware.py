@@ -27,7 +27,7 @@ QEMU_ELF = os.path.join(FW, "qemu", "firmware.elf")
 RP2_UF2 = os.path.join(FW, "rp2", "firmware.uf2")
 QEMU = ["qemu-system-arm", "-machine", "microbit", "-global", "nrf51-soc.flash-size=1048576",
         "-global", "nrf51-soc.sram-size=262144", "-nographic", "-monitor", "null", "-semihosting"]
-PROVIDES = ("to_x16", "matvec_q8_0", "matvec_q4_0", "matvec_q4_1", "add_q", "gelu_q",
+PROVIDES = ("to_x16", "matvec_q8_0", "matvec_q4_0", "matvec_q4_1", "matvec_q4_K", "add_q", "gelu_q",
             "layernorm_q", "kv_store", "attend_head", "dequant_row_q", "isqrt",
             "argmax_q", "top_k_q", "weights_q", "top_p_q", "draw_q")
 

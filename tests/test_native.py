@@ -11,7 +11,7 @@ import pytest
 from testutil import ROOT, run_micropython_file
 
 MPY = os.path.join(ROOT, "build", "natmod", "nanollm_native_x64.mpy")
-KERNELS = ("to_x16", "matvec_q8_0", "matvec_q4_0", "matvec_q4_1", "add_q", "gelu_q",
+KERNELS = ("to_x16", "matvec_q8_0", "matvec_q4_0", "matvec_q4_1", "matvec_q4_K", "add_q", "gelu_q",
            "layernorm_q", "kv_store", "attend_head", "dequant_row_q", "isqrt",
            "argmax_q", "top_k_q", "weights_q", "top_p_q", "draw_q")
 

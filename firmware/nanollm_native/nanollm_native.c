@@ -153,6 +153,16 @@ static mp_obj_t nn_matvec_q4_1(size_t n, const mp_obj_t *a) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(nn_matvec_q4_1_obj, 7, 7, nn_matvec_q4_1);
 
+static mp_obj_t nn_matvec_q4_K(size_t n, const mp_obj_t *a) {
+    (void)n;
+    /* 144 bytes per 256 columns = 18 per 32, as matvec() counts; whole super-blocks only */
+    if (arg_int(a[2]) & 255) {
+        mp_raise_ValueError(MP_ERROR_TEXT("matvec_q4_K: n_cols must be a multiple of 256"));
+    }
+    return matvec(a, 18, nk_matvec_q4_K);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(nn_matvec_q4_K_obj, 7, 7, nn_matvec_q4_K);
+
 static mp_obj_t nn_dequant_row_q(size_t n_args, const mp_obj_t *a) {
     mp_buffer_info_t w, o;
     (void)n_args;
@@ -161,10 +171,14 @@ static mp_obj_t nn_dequant_row_q(size_t n_args, const mp_obj_t *a) {
     int32_t off = arg_nonneg(a[2], MP_ERROR_TEXT("dequant_row_q: off must be >= 0"));
     int32_t n_cols = arg_nonneg(a[3], MP_ERROR_TEXT("dequant_row_q: n_cols must be >= 0"));
     size_t no = arg_buf(a[4], B_I32, MP_BUFFER_RW, &o);
-    if (wtype != 8 && wtype != 2 && wtype != 3) {
-        mp_raise_ValueError(MP_ERROR_TEXT("dequant_row_q: wtype must be 8 (q8_0), 2 (q4_0) or 3 (q4_1)"));
+    if (wtype != 8 && wtype != 2 && wtype != 3 && wtype != 12) {
+        mp_raise_ValueError(MP_ERROR_TEXT("dequant_row_q: wtype must be 8 (q8_0), 2 (q4_0), 3 (q4_1) or 12 (q4_K)"));
     }
-    uint32_t bsize = wtype == 8 ? 34 : wtype == 2 ? 18 : 20;
+    if (wtype == 12 && (n_cols & 255)) {
+        mp_raise_ValueError(MP_ERROR_TEXT("dequant_row_q: q4_K rows are whole super-blocks of 256"));
+    }
+    /* bytes per 32 elements (q4_K: 144 per 256) */
+    uint32_t bsize = wtype == 8 ? 34 : wtype == 3 ? 20 : 18;
     uint32_t nb = (uint32_t)n_cols >> 5;
     need(nw, (uint64_t)off + (uint64_t)nb * bsize, MP_ERROR_TEXT("dequant_row_q: w too short"));
     need(no, (uint64_t)nb * 32, MP_ERROR_TEXT("dequant_row_q: out too short for n_cols"));
@@ -379,6 +393,7 @@ static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(nn_simd_level_obj, 0, 1, nn_simd_leve
     F(MP_QSTR_matvec_q8_0, nn_matvec_q8_0_obj) \
     F(MP_QSTR_matvec_q4_0, nn_matvec_q4_0_obj) \
     F(MP_QSTR_matvec_q4_1, nn_matvec_q4_1_obj) \
+    F(MP_QSTR_matvec_q4_K, nn_matvec_q4_K_obj) \
     F(MP_QSTR_add_q, nn_add_q_obj) \
     F(MP_QSTR_gelu_q, nn_gelu_q_obj) \
     F(MP_QSTR_layernorm_q, nn_layernorm_q_obj) \

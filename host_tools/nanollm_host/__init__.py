@@ -2,7 +2,7 @@
 harnesses in host_tools/harness/ are built from.
 
     gguf_model   read/write GGUF and Hugging Face GPT-2 checkpoints with numpy
-    quants       ggml's block quantizers (q8_0, q4_0, q4_1) in numpy
+    quants       ggml's block quantizers (q8_0, q4_0, q4_1; q4_K in quants_k) in numpy
     kernel_spec  the numpy statement of every integer kernel (the spec the runtimes meet)
     reference    an independent float64 forward pass of GPT-2
     llamacpp     build and drive llama.cpp beside us

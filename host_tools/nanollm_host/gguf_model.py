@@ -39,10 +39,13 @@ ARCH = "gpt2"
 DEFAULT_ALIGNMENT = 32
 
 # outtype name -> ggml file type (general.file_type)
-FILE_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q4_1": 3, "q8_0": 7}
+# (q4_K is llama.cpp's MOSTLY_Q4_K_S = 14; 12 there is MOSTLY_Q3_K_M, though q4_K's tensor type is 12)
+FILE_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q4_1": 3, "q8_0": 7, "q4_K": 14}
 FILE_TYPE_NAMES = {v: k for k, v in FILE_TYPES.items()}
-OUTTYPES = ("f32", "f16", "q8_0", "q4_0", "q4_1")
-QUANTIZED = ("q8_0", "q4_0", "q4_1")
+OUTTYPES = ("f32", "f16", "q8_0", "q4_0", "q4_1", "q4_K")
+QUANTIZED = ("q8_0", "q4_0", "q4_1", "q4_K")
+# what a q4_K matrix whose rows are not whole super-blocks of 256 is stored as by default
+DEFAULT_FALLBACK = "q8_0"
 
 # GELU variants that all are the tanh approximation our runtime and reference implement
 TANH_GELUS = ("gelu_new", "gelu_pytorch_tanh", "gelu_fast")
@@ -179,12 +182,16 @@ def atomic_output(path):
 
 
 def parse_outtype(text):
-    """'q8_0' / 'Q8_0' / '7' -> 'q8_0'."""
+    """'q8_0' / 'Q8_0' / '7' -> 'q8_0'; 'q4_k' / 'Q4_K' / '14' -> 'q4_K'."""
     t = str(text).strip().lower()
     if t.isdigit() and int(t) in FILE_TYPE_NAMES:
         return FILE_TYPE_NAMES[int(t)]
-    if t in FILE_TYPES:
-        return t
+    if t == "12":
+        raise ToolError("12 is ggml's tensor type id of q4_K, but as a file type it is llama.cpp's Q3_K_M: "
+                        "write q4_K (or its file type 14, Q4_K_S)")
+    for name in FILE_TYPES:
+        if t == name.lower():
+            return name
     raise ToolError("unknown type %r: use one of %s, or the ggml file type numbers %s"
                     % (text, " ".join(OUTTYPES),
                        " ".join("%d=%s" % (v, k) for k, v in sorted(FILE_TYPES.items(), key=lambda kv: kv[1]))))
@@ -471,10 +478,16 @@ def read_hf_dir(folder):
 
 # --------------------------------------------------------------------------- GGUF writing
 
-def choose_type(name, arr, outtype):
-    """Storage type for one tensor under `outtype`, and a reason when it falls back to f32."""
+def choose_type(name, arr, outtype, fallback=DEFAULT_FALLBACK):
+    """Storage type for one tensor under `outtype`, and a reason when it falls back:
+    q4_K rows that are not whole super-blocks go to `fallback` (as llama.cpp does, to
+    a type of its own choosing), rows that are not whole blocks of 32 stay f32."""
     if outtype == "f32" or arr.ndim != 2:
         return "f32", None
+    if outtype == "q4_K" and not quants.can_quantize(arr.shape[1], outtype):
+        why = "row length %d is not a multiple of %d" % (arr.shape[1], quants.block_size(outtype))
+        qtype, note = choose_type(name, arr, fallback)
+        return qtype, why + ("; " + note if note else "")
     if outtype in QUANTIZED and not quants.can_quantize(arr.shape[1], outtype):
         return "f32", "row length %d is not a multiple of %d" % (arr.shape[1], quants.QK)
     return outtype, None
@@ -492,7 +505,8 @@ def encode_tensor(arr, qtype):
     return raw, GGMLQuantizationType[qtype.upper()]
 
 
-def write_gguf(path, hp, tensors, vocab, outtype="f32", alignment=DEFAULT_ALIGNMENT, source_types=None):
+def write_gguf(path, hp, tensors, vocab, outtype="f32", alignment=DEFAULT_ALIGNMENT, source_types=None,
+               fallback=DEFAULT_FALLBACK):
     """Write a GGUF v3 file atomically. Returns a list of rows
     {name, shape, type_in, type, nbytes, nbytes_in, note} describing every tensor."""
     import gguf
@@ -537,7 +551,7 @@ def write_gguf(path, hp, tensors, vocab, outtype="f32", alignment=DEFAULT_ALIGNM
     rows = []
     for n in names:
         arr = tensors[n]
-        qtype, note = choose_type(n, arr, outtype)
+        qtype, note = choose_type(n, arr, outtype, fallback)
         data, raw_dtype = encode_tensor(arr, qtype)
         w.add_tensor(n, data, raw_dtype=raw_dtype)
         rows.append({"name": n, "shape": tuple(arr.shape), "type": qtype, "nbytes": int(data.nbytes),
@@ -556,7 +570,8 @@ def write_gguf(path, hp, tensors, vocab, outtype="f32", alignment=DEFAULT_ALIGNM
 
 # --------------------------------------------------------------------------- GGUF reading
 
-_GGML_NAMES = {0: "f32", 1: "f16", 2: "q4_0", 3: "q4_1", 8: "q8_0"}
+_GGML_NAMES = {0: "f32", 1: "f16", 2: "q4_0", 3: "q4_1", 8: "q8_0", 12: "q4_K"}
+_GGML_NAMES.update({v: k for k, v in quants.READ_ONLY.items()})  # read by dequantizing
 
 
 def _field(reader, key, required=True):
@@ -635,8 +650,8 @@ def load_gguf(path, dequantize=True):
             raise ToolError("%s: unexpected tensor %s" % (path, t.name))
         qtype = _GGML_NAMES.get(int(t.tensor_type))
         if qtype is None:
-            raise ToolError("%s: tensor %s has type %s; supported types are %s"
-                            % (path, t.name, t.tensor_type.name, ", ".join(OUTTYPES)))
+            raise ToolError("%s: tensor %s has type %s; readable types are %s"
+                            % (path, t.name, t.tensor_type.name, ", ".join(OUTTYPES + tuple(quants.READ_ONLY))))
         shape = tuple(int(s) for s in reversed(t.shape.tolist()))
         if shape != shapes[t.name]:
             raise ToolError("%s: tensor %s has shape %s, the metadata implies %s"
@@ -682,16 +697,17 @@ def convert_checkpoint(hf_dir, out_path, outtype="f32", name=None, alignment=DEF
     return rows
 
 
-def quantize_file(inp, out, qtype, log=print):
+def quantize_file(inp, out, qtype, log=print, fallback=DEFAULT_FALLBACK):
     """Quantize GGUF `inp` into `out` (atomically). Returns the tensor rows."""
     qtype = parse_outtype(qtype)
+    fallback = parse_outtype(fallback)
     model = load_gguf(inp)
     lossy = sorted({t for t in model.types.values() if t != "f32"})
     if lossy:
         log("note: %s holds %s tensors; they are dequantized to f32 before re-storing as %s"
             % (inp, "/".join(lossy), qtype))
     rows = write_gguf(out, model.hparams, model.tensors, model.vocab, qtype,
-                      alignment=model.alignment, source_types=model.types)
+                      alignment=model.alignment, source_types=model.types, fallback=fallback)
     for r in rows:
         r["nbytes_in"] = model.nbytes[r["name"]]
     return rows

@@ -26,8 +26,8 @@ X16_BITS = 13
 LOG2E_Q13 = 11819
 SOFTMAX_CUTOFF_Q12 = 32 << 12
 
-BLOCK_BYTES = {"q8_0": 34, "q4_0": 18, "q4_1": 20}
-WTYPE = {"q8_0": 8, "q4_0": 2, "q4_1": 3}
+BLOCK_BYTES = {"q8_0": 34, "q4_0": 18, "q4_1": 20}  # per block of 32 (q4_K: 144 per 256)
+WTYPE = {"q8_0": 8, "q4_0": 2, "q4_1": 3, "q4_K": 12}
 
 
 def _note(track, name, values):
@@ -191,6 +191,8 @@ def matvec(raw, n_rows, n_cols, x, shx, qtype, track=None):
     where s_b is the block's integer dot product and term() is block_terms().
     q4_1 sums the q*d and m parts separately, each with its own row exponent.
     """
+    if qtype == "q4_K":
+        return matvec_q4_k(raw, n_rows, n_cols, x, shx, track)
     x = np.asarray(x, dtype=I64).reshape(n_cols // 32, 32)
     q, hd, hm = block_values(raw, n_rows, n_cols, qtype)
     s = np.einsum("rbj,bj->rb", q, x)
@@ -208,7 +210,10 @@ def matvec(raw, n_rows, n_cols, x, shx, qtype, track=None):
 
 def dequant_row(raw_row, n_cols, qtype, track=None):
     """One quantized row into Q16: floor(q * man * 2**(e - 9)) per element
-    (q4_1: floor(q * man_d * 2**(e_d - 9)) + floor(man_m * 2**(e_m - 9)))."""
+    (q4_1: floor(q * man_d * 2**(e_d - 9)) + floor(man_m * 2**(e_m - 9));
+    q4_K: see dequant_row_q4_k)."""
+    if qtype == "q4_K":
+        return dequant_row_q4_k(raw_row, n_cols, track)
     q, hd, hm = block_values(raw_row, 1, n_cols, qtype)
     q = q[0]
     md, ed = f16_parts(hd[0])
@@ -224,6 +229,70 @@ def dequant_row(raw_row, n_cols, qtype, track=None):
         out = out + scale(np.ones_like(q), mm, em)
     out = out.reshape(-1)
     _note(track, qtype + ".dequant", out)
+    return out
+
+
+# ------------------------------------------------------------------ q4_K
+
+def q4k_values(raw, n_rows, n_cols):
+    """ggml q4_K super-blocks (144 bytes per 256 elements) as integers:
+    q (rows, sb, 8, 32) nibbles 0..15 by sub-block, sc and mn (rows, sb, 8) 6-bit sub-block
+    scales and mins, d and dmin fp16 bits (rows, sb). Element value d*sc*q - dmin*mn."""
+    b = np.asarray(raw, dtype=np.uint8).reshape(n_rows, n_cols // 256, 144)
+    s12 = b[..., 4:16].astype(I64)
+    sc = np.concatenate([s12[..., 0:4] & 63, (s12[..., 8:12] & 15) | ((s12[..., 0:4] >> 6) << 4)], axis=-1)
+    mn = np.concatenate([s12[..., 4:8] & 63, (s12[..., 8:12] >> 4) | ((s12[..., 4:8] >> 6) << 4)], axis=-1)
+    qs = b[..., 16:].astype(I64).reshape(n_rows, n_cols // 256, 4, 1, 32)
+    q = np.concatenate([qs & 15, qs >> 4], axis=3).reshape(n_rows, n_cols // 256, 8, 32)
+    return q, sc, mn, _h16(b, 0), _h16(b, 2)
+
+
+def matvec_q4_k(raw, n_rows, n_cols, x, shx, track=None):
+    """q4_K rows times an x16 vector, as Q16 (an object array of Python ints).
+
+    Per super-block, two exact integer sums: sd = sum_j sc_j * (q . x over sub-block j) and
+    sm = sum_j mn_j * (sum of x over sub-block j). They are accumulated as q4_1's two parts,
+    sd at scale d and -sm at scale dmin, each over the row's largest exponent of its scale.
+    sd carries the 6 bits of the sub-block scales (up to 63 * 15 * 2**13 * 256 < 2**31), so
+    its part is summed in units 2**6 coarser (k + 6): a row of 3072 then stays below 2**31
+    in the high word as q8_0 does, and the floor per super-block costs under 2**-10 of a Q16
+    unit at typical shifts:
+        floor(sum_b term(sd_b, man_d, kd_b + 6) / 2**(19 - emax_d - shx))
+      + floor(sum_b term(-sm_b, man_m, km_b) / 2**(25 - emax_m - shx)).
+    """
+    q, sc, mn, hd, hm = q4k_values(raw, n_rows, n_cols)
+    x = np.asarray(x, dtype=I64).reshape(n_cols // 256, 8, 32)
+    s = np.einsum("rbjl,bjl->rbj", q, x)
+    xs = x.sum(axis=2)
+    if track is not None:
+        _note(track, "q4_K.sub_dot", s)
+        _note(track, "q4_K.sd", np.cumsum(s * sc, axis=2))
+        _note(track, "q4_K.sm", np.cumsum(xs[None] * mn, axis=2))
+    sd = (s * sc).sum(axis=2)
+    sm = (xs[None] * mn).sum(axis=2)
+    md, ed = f16_parts(hd)
+    emax = np.maximum(ed.max(axis=1), 1)
+    out = _acc_rows(sd, md, emax[:, None] - ed + 6, 19 - emax - shx, track, "q4_K.d")
+    mm, em = f16_parts(hm)
+    emm = np.maximum(em.max(axis=1), 1)
+    out = out + _acc_rows(-sm, mm, emm[:, None] - em, 25 - emm - shx, track, "q4_K.m")
+    _note(track, "q4_K.out", out)
+    return out
+
+
+def dequant_row_q4_k(raw_row, n_cols, track=None):
+    """One q4_K row into Q16: floor(q * sc * man_d * 2**(e_d - 9)) - floor(mn * man_m * 2**(e_m - 9))."""
+    q, sc, mn, hd, hm = q4k_values(raw_row, 1, n_cols)
+    md, ed = f16_parts(hd[0])
+    mm, em = f16_parts(hm[0])
+
+    def scale(v, s):
+        return np.where(s >= 0, v << np.maximum(s, 0), v >> np.maximum(-s, 0))
+
+    part_d = scale(q[0] * (sc[0] * md[:, None])[:, :, None], (ed - 9)[:, None, None])
+    part_m = scale(mn[0] * mm[:, None], (em - 9)[:, None])
+    out = (part_d - part_m[:, :, None]).reshape(-1)
+    _note(track, "q4_K.dequant", part_d)
     return out
 
 

@@ -17,9 +17,14 @@ Public API (all work on the last axis, which must be a multiple of 32 for quanti
   quantize(x, qtype) -> uint8 array (..., row_bytes)   (float16/float32 array for F16/F32)
   dequantize(raw, qtype) -> float32 array (..., n)
   row_bytes(n, qtype), can_quantize(n, qtype)
-qtype is a name: "f32", "f16", "q8_0", "q4_0", "q4_1".
+qtype is a name: "f32", "f16", "q8_0", "q4_0", "q4_1", "q4_K" (super-blocks of 256, quants_k.py).
+
+The other K-quants and q5_0/q5_1 are read only, through the gguf package's dequantizers:
+READ_ONLY names them, dequantize() takes them.
 """
 import numpy as np
+
+from nanollm_host import quants_k
 
 QK = 32  # elements per block for every quantized type here
 
@@ -30,7 +35,10 @@ TYPES = {
     "q4_0": (2, QK, 2 + QK // 2),
     "q4_1": (3, QK, 4 + QK // 2),
     "q8_0": (8, QK, 2 + QK),
+    "q4_K": (12, quants_k.QK_K, quants_k.BLOCK_BYTES),
 }
+# ggml types we read (dequantize) but never write: name -> ggml tensor type id
+READ_ONLY = {"q5_0": 6, "q5_1": 7, "q2_K": 10, "q3_K": 11, "q5_K": 13, "q6_K": 14}
 
 _F32 = np.float32
 
@@ -145,7 +153,8 @@ def _dequantize_q4_1(r):
 
 
 _QUANT = {"q8_0": _quantize_q8_0, "q4_0": _quantize_q4_0, "q4_1": _quantize_q4_1}
-_DEQUANT = {"q8_0": _dequantize_q8_0, "q4_0": _dequantize_q4_0, "q4_1": _dequantize_q4_1}
+_DEQUANT = {"q8_0": _dequantize_q8_0, "q4_0": _dequantize_q4_0, "q4_1": _dequantize_q4_1,
+            "q4_K": quants_k.dequantize_q4_k}
 
 
 def quantize(x, qtype):
@@ -156,6 +165,8 @@ def quantize(x, qtype):
     if qtype == "f16":
         with np.errstate(over="ignore"):  # beyond fp16 range -> inf, as ggml does
             return np.ascontiguousarray(x, dtype=_F32).astype(np.float16)
+    if qtype == "q4_K":
+        return quants_k.quantize_q4_k(x)
     if qtype not in _QUANT:
         raise ValueError("unknown quantization type %r" % (qtype,))
     x, b = _blocks(x)
@@ -177,6 +188,10 @@ def dequantize(raw, qtype, shape=None):
             raise ValueError("%s data rows must be a multiple of %d bytes" % (qtype, ts))
         out = _DEQUANT[qtype](a.reshape(-1, ts))
         out = out.reshape(a.shape[:-1] + (a.shape[-1] // ts * bs,))
+    elif qtype in READ_ONLY:
+        from gguf import quants as gq, GGMLQuantizationType
+        out = gq.dequantize(np.ascontiguousarray(raw, dtype=np.uint8), GGMLQuantizationType(READ_ONLY[qtype]))
+        out = out.astype(_F32)
     else:
         raise ValueError("unknown quantization type %r" % (qtype,))
     return out.reshape(shape) if shape is not None else out

@@ -46,20 +46,31 @@ GGML_F16 = 1
 GGML_Q4_0 = 2
 GGML_Q4_1 = 3
 GGML_Q8_0 = 8
+GGML_Q4_K = 12
 TYPE_LAYOUT = {
     GGML_F32: (1, 4),
     GGML_F16: (1, 2),
     GGML_Q4_0: (32, 18),
     GGML_Q4_1: (32, 20),
     GGML_Q8_0: (32, 34),
+    GGML_Q4_K: (256, 144),  # super-blocks of 256 (ggml's QK_K)
 }
-TYPE_NAME = {GGML_F32: "f32", GGML_F16: "f16", GGML_Q4_0: "q4_0", GGML_Q4_1: "q4_1", GGML_Q8_0: "q8_0"}
+TYPE_NAME = {GGML_F32: "f32", GGML_F16: "f16", GGML_Q4_0: "q4_0", GGML_Q4_1: "q4_1", GGML_Q8_0: "q8_0",
+             GGML_Q4_K: "q4_K"}
 # Other ggml types we recognise by name only, to say what the file holds.
-_OTHER_TYPES = {6: "q5_0", 7: "q5_1", 9: "q8_1", 10: "q2_k", 11: "q3_k", 12: "q4_k",
-                13: "q5_k", 14: "q6_k", 15: "q8_k", 16: "iq2_xxs", 24: "i8", 26: "i32",
+_OTHER_TYPES = {6: "q5_0", 7: "q5_1", 9: "q8_1", 10: "q2_K", 11: "q3_K",
+                13: "q5_K", 14: "q6_K", 15: "q8_k", 16: "iq2_xxs", 24: "i8", 26: "i32",
                 28: "f64", 30: "bf16"}
+# those host_tools/quantize.py reads (dequantizes) and re-stores as a type nanollm runs
+_CONVERTIBLE = (6, 7, 10, 11, 13, 14)
 
 MAX_DIMS = 4
+
+
+def _retyped_name(path, tname):
+    """model-Q4_K_M.gguf -> model-Q4_K_M-q4_K.gguf: where quantize.py could write the file."""
+    stem = path[:-5] if path.endswith(".gguf") else path
+    return "%s-%s.gguf" % (stem, tname)
 _CHUNK = 512
 
 
@@ -304,8 +315,12 @@ class GGUFFile:
             rel = r.u64()
             if ttype not in TYPE_LAYOUT:
                 tn = _OTHER_TYPES.get(ttype, "type id %d" % ttype)
-                raise NanoLLMError("%s: tensor %r has ggml type %s, which nanollm does not run (f32, f16, q8_0, q4_0, q4_1 are supported; use host_tools/quantize.py)"
-                                   % (path, name, tn))
+                what = ("%s: tensor %r has ggml type %s, which nanollm does not run (f32, f16, q8_0, q4_0, q4_1, q4_K "
+                        "are supported)" % (path, name, tn))
+                if ttype in _CONVERTIBLE:  # the host tools read these
+                    raise NanoLLMError("%s; re-store it on a computer with: python host_tools/quantize.py %s %s q4_K"
+                                       % (what, path, _retyped_name(path, "q4_K")))
+                raise NanoLLMError(what)
             count = 1
             for d in shape:
                 if d < 1 or d > self.size * 2:

@@ -22,7 +22,7 @@ def _install(mod, names):
 
 # The integer kernels, by name: every backend provides these (viper and native say which
 # of them in their PROVIDES; the rest come from kernels_py).
-KERNEL_NAMES = ("to_x16", "matvec_q8_0", "matvec_q4_0", "matvec_q4_1", "dequant_row_q", "add_q", "isqrt",
+KERNEL_NAMES = ("to_x16", "matvec_q8_0", "matvec_q4_0", "matvec_q4_1", "matvec_q4_K", "dequant_row_q", "add_q", "isqrt",
                 "layernorm_q", "gelu_q", "kv_store", "attend_head",
                 # the sampler's scans over the vocabulary (sampling.py)
                 "argmax_q", "top_k_q", "weights_q", "top_p_q", "draw_q")
@@ -112,7 +112,7 @@ def _select(name):
         _install(_viper, _viper.PROVIDES)
     if name == "native":
         _install(_native, _native.PROVIDES)
-    K.matvec_q = {8: K.matvec_q8_0, 2: K.matvec_q4_0, 3: K.matvec_q4_1}
+    K.matvec_q = {8: K.matvec_q8_0, 2: K.matvec_q4_0, 3: K.matvec_q4_1, 12: K.matvec_q4_K}
 
 
 if _native is not None:

@@ -202,8 +202,97 @@ def matvec_q4_1(w, n_rows, n_cols, x, shx, out, out0, acc=[0, 0], acc2=[0, 0]):
         out[out0 + r] = _acc_out(acc, 25 - ed - shx) + _acc_out(acc2, 25 - em - shx)
 
 
+def _k4_sc(w, p, j):
+    """q4_K: the 6-bit scale of sub-block j from the 12 packed bytes at w[p:] (ggml's get_scale_min_k4)."""
+    if j < 4:
+        return w[p + j] & 63
+    return (w[p + j + 4] & 15) | ((w[p + j - 4] >> 6) << 4)
+
+
+def _k4_mn(w, p, j):
+    """q4_K: the 6-bit min of sub-block j."""
+    if j < 4:
+        return w[p + j + 4] & 63
+    return (w[p + j + 4] >> 4) | ((w[p + j] >> 6) << 4)
+
+
+def matvec_q4_K(w, n_rows, n_cols, x, shx, out, out0, acc=[0, 0], acc2=[0, 0]):
+    """As matvec_q4_1 for ggml's q4_K super-blocks (256 elements in 144 bytes: fp16 d,
+    fp16 dmin, 12 bytes of 6-bit sub-block scales sc and mins mn, 128 bytes of nibbles;
+    bytes 32c..32c+31 hold sub-block 2c in their low nibbles, 2c+1 in their high ones).
+    Value of an element of sub-block j: d * sc[j] * q - dmin * mn[j].
+
+    Per super-block the sub-block dots times their scales add up exactly (|sd| < 2**31),
+    as do the sub-block input sums times the mins (sm); sd then goes in at scale d, -sm
+    at scale dmin, each summed at its own row exponent as q4_1's two parts. sd holds the
+    scales' 6 bits more than a q8_0 block sum, so its part is summed 2**6 coarser (k + 6,
+    shifted out 6 less at the end): the high word of a 3072-wide row stays below 2**31.
+    """
+    nb = n_cols >> 8
+    rb = nb * 144
+    for r in range(n_rows):
+        base = r * rb
+        ed = _row_exp(w, base, nb, 144, 0)
+        em = _row_exp(w, base, nb, 144, 2)
+        acc[0] = 0
+        acc[1] = 0
+        acc2[0] = 0
+        acc2[1] = 0
+        for b in range(nb):
+            p = base + b * 144
+            hd = w[p] | (w[p + 1] << 8)
+            hm = w[p + 2] | (w[p + 3] << 8)
+            sd = 0
+            sm = 0
+            for c in range(4):
+                q = p + 16 + 32 * c
+                xa = (b << 8) + 64 * c
+                s_lo = 0
+                s_hi = 0
+                x_lo = 0
+                x_hi = 0
+                for j in range(32):
+                    v = w[q + j]
+                    a = x[xa + j]
+                    e = x[xa + 32 + j]
+                    s_lo += (v & 15) * a
+                    s_hi += (v >> 4) * e
+                    x_lo += a
+                    x_hi += e
+                sd += _k4_sc(w, p + 4, 2 * c) * s_lo + _k4_sc(w, p + 4, 2 * c + 1) * s_hi
+                sm += _k4_mn(w, p + 4, 2 * c) * x_lo + _k4_mn(w, p + 4, 2 * c + 1) * x_hi
+            _acc_block(acc, sd, _f16_man(hd), ed - _f16_exp(hd) + 6)
+            _acc_block(acc2, -sm, _f16_man(hm), em - _f16_exp(hm))
+        out[out0 + r] = _acc_out(acc, 19 - ed - shx) + _acc_out(acc2, 25 - em - shx)
+
+
+def _dequant_row_q4_K(w, off, n_cols, out):
+    # element = floor(q * sc * man_d * 2**(e_d - 9)) - floor(mn * man_m * 2**(e_m - 9))
+    for b in range(n_cols >> 8):
+        p = off + b * 144
+        hd = w[p] | (w[p + 1] << 8)
+        hm = w[p + 2] | (w[p + 3] << 8)
+        md = _f16_man(hd)
+        mm = _f16_man(hm)
+        sd = _f16_exp(hd) - 9
+        sm = _f16_exp(hm) - 9
+        for j in range(8):
+            dj = _k4_sc(w, p + 4, j) * md
+            mv = shr(_k4_mn(w, p + 4, j) * mm, -sm)
+            q = p + 16 + 32 * (j >> 1)
+            o = (b << 8) + 32 * j
+            hi = j & 1
+            for i in range(32):
+                v = w[q + i]
+                v = v >> 4 if hi else v & 15
+                out[o + i] = shr(v * dj, -sd) - mv
+
+
 def dequant_row_q(w, wtype, off, n_cols, out):
     """One row of a quantized matrix (raw bytes at w[off:]) into Q16 out[0:n_cols]."""
+    if wtype == 12:  # q4_K
+        _dequant_row_q4_K(w, off, n_cols, out)
+        return
     nb = n_cols >> 5
     for b in range(nb):
         xo = b << 5

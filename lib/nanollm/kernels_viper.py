@@ -13,7 +13,7 @@ import micropython
 
 from . import tables
 
-PROVIDES = ("to_x16", "matvec_q8_0", "matvec_q4_0", "matvec_q4_1", "add_q", "layernorm_q",
+PROVIDES = ("to_x16", "matvec_q8_0", "matvec_q4_0", "matvec_q4_1", "matvec_q4_K", "add_q", "layernorm_q",
             "gelu_q", "kv_store", "attend_head", "dequant_row_q",
             "argmax_q", "top_k_q", "weights_q", "top_p_q", "draw_q")
 
@@ -325,7 +325,199 @@ def matvec_q4_1(w: ptr8, n_rows: int, n_cols: int, x: ptr16, shx: int, out: ptr3
 
 
 @micropython.viper
-def dequant_row_q(w: ptr8, wtype: int, off: int, n_cols: int, out: ptr32):
+def matvec_q4_K(w: ptr8, n_rows: int, n_cols: int, x: ptr16, shx: int, out: ptr32, out0: int):
+    # kernels_py.matvec_q4_K: per super-block sd = sum sc * (q . x), sm = sum mn * sum x
+    # over its eight sub-blocks (6-bit sc/mn unpacked as kernels_py._k4_sc/_k4_mn), then
+    # sd at scale d and -sm at scale dmin, accumulated as q4_1's two parts
+    nb = n_cols >> 8
+    rb = nb * 144
+    r = 0
+    while r < n_rows:
+        base = r * rb
+        ed = 1
+        em = 1
+        p = base
+        b = 0
+        while b < nb:
+            e = (int(w[p + 1]) >> 2) & 31
+            if e > ed:
+                ed = e
+            e = (int(w[p + 3]) >> 2) & 31
+            if e > em:
+                em = e
+            p += 144
+            b += 1
+        hi = 0
+        lo = 0
+        hi2 = 0
+        lo2 = 0
+        p = base
+        b = 0
+        while b < nb:
+            sd = 0
+            sm = 0
+            j = 0
+            while j < 8:
+                if j < 4:
+                    sc = int(w[p + 4 + j]) & 63
+                    mn = int(w[p + 8 + j]) & 63
+                else:
+                    c = int(w[p + 8 + j])
+                    sc = (c & 15) | ((int(w[p + j]) >> 6) << 4)
+                    mn = (c >> 4) | ((int(w[p + 4 + j]) >> 6) << 4)
+                q = p + 16 + 32 * (j >> 1)
+                sh = 4 * (j & 1)
+                xa = (b << 8) + 32 * j
+                s = 0
+                t = 0
+                i = 0
+                while i < 32:
+                    a = (int(x[xa + i]) ^ 0x8000) - 0x8000
+                    s += ((int(w[q + i]) >> sh) & 15) * a
+                    t += a
+                    a = (int(x[xa + i + 1]) ^ 0x8000) - 0x8000
+                    s += ((int(w[q + i + 1]) >> sh) & 15) * a
+                    t += a
+                    i += 2
+                sd += sc * s
+                sm += mn * t
+                j += 1
+            # the d part: sd
+            h = int(w[p]) | (int(w[p + 1]) << 8)
+            e = (h >> 10) & 31
+            m = h & 1023
+            if e:
+                m |= 1024
+            else:
+                e = 1
+            if h & 0x8000:
+                m = 0 - m
+            k = ed - e + 6  # sd's part is summed 2**6 coarser (kernels_py.matvec_q4_K)
+            s = sd
+            if k <= 24:
+                rr = 0
+                if k > 13:
+                    rr = (((s >> (k - 13)) & 8191) * m) >> 13
+                    s >>= k
+                elif k > 0:
+                    rr = ((s & ((1 << k) - 1)) * m) >> k
+                    s >>= k
+                lo = lo + (s & 8191) * m + rr
+                hi += (s >> 13) * m + (lo >> 13)
+                lo &= 8191
+            # the min part: -sm
+            h = int(w[p + 2]) | (int(w[p + 3]) << 8)
+            e = (h >> 10) & 31
+            m = h & 1023
+            if e:
+                m |= 1024
+            else:
+                e = 1
+            if h & 0x8000:
+                m = 0 - m
+            k = em - e
+            s = 0 - sm
+            if k <= 24:
+                rr = 0
+                if k > 13:
+                    rr = (((s >> (k - 13)) & 8191) * m) >> 13
+                    s >>= k
+                elif k > 0:
+                    rr = ((s & ((1 << k) - 1)) * m) >> k
+                    s >>= k
+                lo2 = lo2 + (s & 8191) * m + rr
+                hi2 += (s >> 13) * m + (lo2 >> 13)
+                lo2 &= 8191
+            p += 144
+            b += 1
+        rs = 19 - ed - shx
+        if rs >= 13:
+            v = hi >> (rs - 13)
+        elif rs >= 0:
+            v = (hi << (13 - rs)) + (lo >> rs)
+        else:
+            v = (hi << (13 - rs)) + (lo << (0 - rs))
+        rs = 25 - em - shx
+        if rs >= 13:
+            v += hi2 >> (rs - 13)
+        elif rs >= 0:
+            v += (hi2 << (13 - rs)) + (lo2 >> rs)
+        else:
+            v += (hi2 << (13 - rs)) + (lo2 << (0 - rs))
+        out[out0 + r] = v
+        r += 1
+
+
+@micropython.viper
+def _dequant_q4_K(w: ptr8, off: int, n_cols: int, out: ptr32):
+    # kernels_py._dequant_row_q4_K
+    nb = n_cols >> 8
+    b = 0
+    while b < nb:
+        p = off + b * 144
+        h = int(w[p]) | (int(w[p + 1]) << 8)
+        sd = (h >> 10) & 31
+        md = h & 1023
+        if sd:
+            md |= 1024
+        else:
+            sd = 1
+        if h & 0x8000:
+            md = 0 - md
+        sd -= 9
+        h = int(w[p + 2]) | (int(w[p + 3]) << 8)
+        sm = (h >> 10) & 31
+        mm = h & 1023
+        if sm:
+            mm |= 1024
+        else:
+            sm = 1
+        if h & 0x8000:
+            mm = 0 - mm
+        sm -= 9
+        j = 0
+        while j < 8:
+            if j < 4:
+                sc = int(w[p + 4 + j]) & 63
+                mn = int(w[p + 8 + j]) & 63
+            else:
+                c = int(w[p + 8 + j])
+                sc = (c & 15) | ((int(w[p + j]) >> 6) << 4)
+                mn = (c >> 4) | ((int(w[p + 4 + j]) >> 6) << 4)
+            dj = sc * md
+            mv = mn * mm
+            if sm >= 0:
+                mv = mv << sm
+            else:
+                mv = mv >> (0 - sm)
+            q = p + 16 + 32 * (j >> 1)
+            sh = 4 * (j & 1)
+            o = (b << 8) + 32 * j
+            i = 0
+            while i < 32:
+                v = ((int(w[q + i]) >> sh) & 15) * dj
+                if sd >= 0:
+                    v = v << sd
+                else:
+                    v = v >> (0 - sd)
+                out[o + i] = v - mv
+                i += 1
+            j += 1
+        b += 1
+
+
+def dequant_row_q(w, wtype, off, n_cols, out):
+    # dispatched from Python: a viper function handing a pointer to another would box it
+    # (a heap int on a 32-bit board)
+    if wtype == 12:
+        _dequant_q4_K(w, off, n_cols, out)
+    else:
+        _dequant_blocks32(w, wtype, off, n_cols, out)
+
+
+@micropython.viper
+def _dequant_blocks32(w: ptr8, wtype: int, off: int, n_cols: int, out: ptr32):
+    # q8_0, q4_0, q4_1
     nb = n_cols >> 5
     b = 0
     while b < nb:

@@ -1,7 +1,7 @@
 # GPT-2 on a GGUF file: load once, then forward(token, pos) per token with a KV cache.
 #
 # Two paths share the file handling and the weights:
-#   integer path (quantized files: q8_0, q4_0, q4_1): Q16 fixed-point activations, an
+#   integer path (quantized files: q8_0, q4_0, q4_1, q4_K): Q16 fixed-point activations, an
 #     int8 KV cache, integer layer norm / GELU / softmax. No float is made per token, so
 #     nothing is allocated per token (MicroPython floats live on the heap) and a board
 #     without an FPU runs at integer speed.
@@ -13,7 +13,7 @@ import math
 
 from . import gpt2, plan
 from .errors import NanoLLMError
-from .gguf import GGUFFile, StringArray, GGML_F32, GGML_F16, GGML_Q8_0, GGML_Q4_0, GGML_Q4_1, TYPE_NAME
+from .gguf import GGUFFile, StringArray, GGML_F32, GGML_F16, GGML_Q8_0, GGML_Q4_0, GGML_Q4_1, GGML_Q4_K, TYPE_NAME
 from .kernels import K, backend_name
 from .tokenizer import Tokenizer
 
@@ -22,7 +22,7 @@ try:
 except ImportError:  # pragma: no cover
     from uarray import array
 
-QUANTIZED = (GGML_Q8_0, GGML_Q4_0, GGML_Q4_1)
+QUANTIZED = (GGML_Q8_0, GGML_Q4_0, GGML_Q4_1, GGML_Q4_K)
 Q16 = 65536
 
 # The float path's kernels (kernels_float.py), imported when the first float model loads:
@@ -255,7 +255,7 @@ class Model:
             raise NanoLLMError("mode=%r: use 'int' or 'float'" % mode)
         if mode == "int" and not quantized:
             bad = [n for n in matrix_names if tensors[n].type not in QUANTIZED]
-            raise NanoLLMError("%s: the integer path needs every matrix quantized (q8_0, q4_0, q4_1); %s is %s"
+            raise NanoLLMError("%s: the integer path needs every matrix quantized (q8_0, q4_0, q4_1, q4_K); %s is %s"
                                % (gf.path, bad[0], TYPE_NAME[tensors[bad[0]].type]))
         self.mode = mode
         self.integer = mode == "int"

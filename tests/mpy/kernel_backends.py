@@ -1,6 +1,6 @@
 # Every kernel backend against plain Python on the same seeded inputs (an LCG, so both
-# interpreters draw the same numbers): matvec and dequant for q8_0/q4_0/q4_1 (ggml type ids
-# 8, 2, 3), to_x16, kv_store, gelu, add, layernorm and attention over edge-case shapes and ranges,
+# interpreters draw the same numbers): matvec and dequant for q8_0/q4_0/q4_1/q4_K (ggml type ids
+# 8, 2, 3, 12), to_x16, kv_store, gelu, add, layernorm and attention over edge-case shapes and ranges,
 # and the sampler's scans (argmax, top-k, weights, top-p, draw).
 #   micropython kernel_backends.py        (and the same file on CPython, lib/ on PYTHONPATH)
 # Prints "AVAILABLE <backends>", one "CK <case> <length> <checksum of the plain result>" per
@@ -68,6 +68,30 @@ for wt in (8, 2, 3):
             return list(out)
         if ehi <= 12:
             add("dequant%d_%d" % (wt, nc), g)
+
+# q4_K (type id 12): super-blocks of 256 in 144 bytes, fp16 d and dmin at offsets 0 and 2
+for (nr, nc, elo, ehi, shx) in ((2, 256, 0, 12, 0), (3, 512, 0, 12, 3), (1, 3072, 0, 10, -4),
+                                (2, 512, 0, 30, -12), (2, 256, 0, 0, 18)):
+    w = bytearray(rnd() & 255 for _ in range(nr * (nc // 256) * 144))
+    for p in range(0, len(w), 144):
+        for o in (0, 2):
+            h = (rnd() & 0x83ff) | ((elo + rnd() % (ehi - elo + 1)) << 10)
+            w[p + o] = h & 255
+            w[p + o + 1] = h >> 8
+    x = x16(nc)
+
+    def f(K, w=w, x=x, nr=nr, nc=nc, shx=shx):
+        out = array('i', [0] * nr)
+        K.matvec_q[12](w, nr, nc, x, shx, out, 0)
+        return list(out)
+    add("matvec12_%dx%d_e%d" % (nr, nc, ehi), f)
+
+    def g(K, w=w, nc=nc):
+        out = array('i', [0] * nc)
+        K.dequant_row_q(w, 12, len(w) - (nc // 256) * 144, nc, out)
+        return list(out)
+    if ehi <= 12:
+        add("dequant12_%d" % nc, g)
 
 # element-wise kernels
 for n, amp in ((32, 1 << 16), (64, 1 << 30), (96, 3), (3072, 1 << 20), (64, 0)):

@@ -222,6 +222,57 @@ for wtype in (8, 2, 3):
 
 gc.collect()
 
+# ---- q4_K (ggml super-blocks of 256 in 144 bytes): matvec and dequant_row_q; no SIMD form,
+# so one level
+def rand_q4k(n_rows, n_cols, mode, extreme=False):
+    w = bytearray(n_rows * (n_cols >> 8) * 144)
+    for p in range(0, len(w), 144):
+        for o in (0, 2):  # d, dmin
+            h = rand_scale(mode if rnd(2) else 0)
+            w[p + o] = h & 255
+            w[p + o + 1] = h >> 8
+        for j in range(p + 4, p + 144):  # 6-bit scales and mins, nibbles
+            w[j] = (0xFF if j >= p + 16 or rnd(1) else 0x3F) if extreme else rnd(8)
+    return w
+
+
+for n_rows, n_cols, mode, xbits, extreme in ((1, 256, 0, 18, False), (3, 512, 0, 20, False),
+                                             (2, 768, 1, 16, False), (4, 256, 3, 22, False),
+                                             (2, 1024, 0, 24, True), (3, 256, 2, 4, False),
+                                             (2, 3072, 0, 22, False), (1, 300, 0, 18, False)):
+    w = rand_q4k(n_rows, n_cols, mode, extreme)
+    x, shx = x16_for(n_cols, xbits)
+    for s in (shx, shx - 9, shx + 7):
+        a = array("i", bytes(4 * (n_rows + 2)))
+        b = array("i", bytes(4 * (n_rows + 2)))
+        try:
+            P.matvec_q4_K(w, n_rows, n_cols, x, s, a, 1)
+        except OverflowError:
+            continue
+        if n_cols & 255:  # the native module takes whole super-blocks only
+            try:
+                N.matvec_q4_K(w, n_rows, n_cols, x, s, b, 1)
+                check("matvec_q4_K", 0, 1, "n_cols %d accepted" % n_cols)
+            except ValueError:
+                check("matvec_q4_K", 0, 0)
+            break
+        N.matvec_q4_K(w, n_rows, n_cols, x, s, b, 1)
+        check("matvec_q4_K", a, b, (n_rows, n_cols, mode, s))
+    if not n_cols & 255 and mode != 2:
+        a = array("i", bytes(4 * n_cols))
+        b = array("i", bytes(4 * n_cols))
+        off = len(w) - (n_cols >> 8) * 144
+        try:
+            P.dequant_row_q(w, 12, off, n_cols, a)
+        except OverflowError:
+            continue
+        N.dequant_row_q(w, 12, off, n_cols, b)
+        check("dequant_row_q", a, b, (12, n_cols, mode))
+    w = x = a = b = None
+    gc.collect()
+
+gc.collect()
+
 # ---- add_q
 for n in (0, 1, 17, 768):
     d1 = q16_vec(n + 3, 28)
@@ -385,6 +436,10 @@ BAD = [
     (N.matvec_q8_0, (wq8, 1, 32, i16, 1000, i32, 0)),
     (N.matvec_q4_0, (bytearray(17), 1, 32, i16, 0, i32, 0)),
     (N.matvec_q4_1, (bytearray(19), 1, 32, i16, 0, i32, 0)),
+    (N.matvec_q4_K, (bytearray(143), 1, 256, array("h", bytes(512)), 0, i32, 0)),
+    (N.matvec_q4_K, (bytearray(144), 1, 32, i16, 0, i32, 0)),
+    (N.matvec_q4_K, (bytearray(144), 1, 256, i16, 0, i32, 0)),
+    (N.dequant_row_q, (bytearray(144), 12, 0, 32, i32)), (N.dequant_row_q, (bytearray(143), 12, 0, 256, array("i", bytes(1024)))),
     (N.dequant_row_q, (wq8, 8, 34, 64, i32)), (N.dequant_row_q, (wq8, 5, 0, 32, i32)),
     (N.dequant_row_q, (wq8, 8, 0, 64, array("i", bytes(4 * 40)))),
     (N.add_q, (i32, i32, 65)), (N.add_q, (i32, i16, 4)), (N.add_q, (b"x" * 256, i32, 4)),
