@@ -21,6 +21,11 @@ Two questions, kept apart:
   What did quantizing cost? With --f32-reference F32.gguf (the same model unquantized), the
   NLL of MODEL's weights is compared with the f32 weights' and reported, not judged: that
   loss belongs to the file, not to the runtime.
+
+A file holding types the runtime does not run (llama.cpp's q2_K, q3_K, q5_K, q6_K, q5_0, q5_1,
+e.g. a Q4_K_M download) is re-stored first, in a temporary file, as --as (default q4_K, rows
+that are not whole super-blocks as q8_0), exactly as quantize.py would: the runtime is judged
+on that file, and the NLL of the file's own weights is reported beside it.
 """
 import argparse
 import os
@@ -32,6 +37,7 @@ import tempfile
 import numpy as np
 
 from nanollm_host import gguf_model as gm
+from nanollm_host import quants
 from nanollm_host import tools
 from nanollm_host.paths import LIB
 from nanollm_host.reference import Reference, log_softmax
@@ -243,14 +249,34 @@ def main(argv=None):
                     help="quantized files: allowed relative NLL difference between the runtime and "
                          "the reference on the same weights (default %g)" % NLL_TOL)
     ap.add_argument("--mode", choices=("int", "float"), help="runtime path (default: the runtime's choice)")
+    ap.add_argument("--as", dest="as_type", default="q4_K", metavar="TYPE",
+                    help="a file with types the runtime does not run (q6_K, ...) is checked re-stored as "
+                         "TYPE (default %(default)s; see quantize.py)")
     ap.add_argument("--micropython", metavar="PATH", help="micropython executable (default: venv, then PATH)")
     ap.add_argument("--heapsize", help="MicroPython heap size, e.g. 4M (default: micropython's)")
     ap.add_argument("-q", "--quiet", action="store_true", help="print only the summaries")
     a = ap.parse_args(argv)
     say = print
 
+    as_type = gm.parse_outtype(a.as_type)
+    with tempfile.TemporaryDirectory(prefix="nanollm-check-as-") as tmp:
+        return _check(a, say, as_type, tmp)
+
+
+def _check(a, say, as_type, tmp):
     ref = Reference(a.model)
     hp, model = ref.hparams, ref.model
+    model_path = a.model
+    own_ref = None
+    foreign = sorted({t for t in model.types.values() if t in quants.READ_ONLY})
+    if foreign:
+        model_path = os.path.join(tmp, "as-%s.gguf" % as_type)
+        say("%s holds %s tensors, which the runtime does not run: checking it re-stored as %s "
+            "(as `python host_tools/quantize.py %s OUT %s` writes it)" % (a.model, "/".join(foreign), as_type, a.model, as_type))
+        gm.quantize_file(a.model, model_path, as_type, log=lambda s: None)
+        own_ref = ref
+        ref = Reference(model_path)
+        hp, model = ref.hparams, ref.model
     if a.max_tokens < 1:
         raise gm.ToolError("--max-tokens must be at least 1")
     limit = min(a.max_tokens, hp.n_ctx)
@@ -299,9 +325,9 @@ def main(argv=None):
     which = ("cpython", "micropython") if a.interpreter == "both" else (a.interpreter,)
     for name in which:
         if name == "cpython":
-            rt, info = run_cpython(a.model, ids, a.mode, text=runtime_text)
+            rt, info = run_cpython(model_path, ids, a.mode, text=runtime_text)
         else:
-            rt, info = run_micropython(a.model, ids, LIB, a.mode, micropython_command(a.micropython),
+            rt, info = run_micropython(model_path, ids, LIB, a.mode, micropython_command(a.micropython),
                                        a.heapsize, text=runtime_text)
         say("== %s: runtime mode %s, backend %s, logit scale %r ==" % (name, info["mode"], info["backend"], info["scale"]))
         if "tokens" in info:
@@ -318,6 +344,9 @@ def main(argv=None):
     if f32_nll is not None:
         say(quantization_report(model.main_type, float(next_token_nll(ref_logits, ids).mean()), f32_nll,
                                 a.f32_reference, nll_rt))
+    if own_ref is not None and len(ids) >= 2:
+        say("NLL of %s's own weights (reference): %.4f; re-stored as %s: %.4f"
+            % (a.model, own_ref.nll(ids), as_type, float(next_token_nll(ref_logits, ids).mean())))
     say("check: %s (the runtime against the reference on the same weights)" % ("PASS" if ok else "FAIL"))
     return 0 if ok else 1
 

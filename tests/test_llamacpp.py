@@ -224,3 +224,104 @@ def test_ours_runs_llamacpp_converter_output(driver, files, tmp_path):
     diff = float(np.abs(got - ref["logits"][:len(toks)]).max())
     record("ours on llama.cpp's conversion vs transformers logits, max |diff|", diff)
     assert diff <= 1e-4
+
+
+# ------------------------------------------------------------------ K-quants (issue 17)
+
+def _q4k_rows():
+    """Rows to quantize: random shapes of data (spread, skewed, outliers, constant, tiny,
+    sparse, heavy-tailed) and every matrix of the default model and of the trained fixture,
+    cut into rows of 256."""
+    rng = np.random.default_rng(17)
+    cases = {
+        "normal": rng.standard_normal((64, 512)) * 0.05,
+        "uniform": rng.uniform(-1, 1, (32, 256)),
+        "positive": np.abs(rng.standard_normal((32, 256))),
+        "outliers": rng.standard_normal((32, 768)) * 0.02 + (rng.random((32, 768)) < 0.01) * 3,
+        "constant": np.concatenate([np.zeros((2, 256)), np.full((2, 256), 0.3), np.full((2, 256), -2.0)]),
+        "tiny": rng.standard_normal((8, 256)) * 1e-7,
+        "sparse": rng.standard_normal((16, 256)) * (rng.random((16, 256)) < 0.1),
+        "heavy-tailed": rng.standard_t(2, (32, 1024)) * 0.1,
+    }
+    sources = [("fixture", gm.read_hf_dir(TRAINED)[1])]
+    if os.path.exists(DEFAULT_MODEL):
+        sources.append(("default model", gm.load_gguf(DEFAULT_MODEL).tensors))
+    for tag, tensors in sources:
+        flat = np.concatenate([np.asarray(a, np.float32).reshape(-1) for n, a in sorted(tensors.items())
+                               if np.asarray(a).ndim == 2])
+        cases[tag] = flat[:len(flat) // 256 * 256].reshape(-1, 256)
+    return {k: np.asarray(v, np.float32) for k, v in cases.items()}
+
+
+def test_q4k_quantizer_byte_identical_to_llamacpp(driver):
+    """quantize.py's q4_K is ggml's quantize_row_q4_K_ref, byte for byte (ggml_quantize_chunk
+    without an importance matrix, as llama-quantize runs without --imatrix)."""
+    from nanollm_host import quants
+    n = 0
+    for name, x in _q4k_rows().items():
+        theirs = llamacpp.quantize_rows(x, 12)
+        ours = quants.quantize(x, "q4_K")
+        assert ours.shape == theirs.shape, name
+        bad = np.nonzero((ours != theirs).any(axis=1))[0]
+        assert not len(bad), "%s: %d of %d rows differ, first %d" % (name, len(bad), len(x), bad[0])
+        n += x.size
+    record("q4_K quantizer byte-identical to llama.cpp's on (weights)", n)
+
+
+@pytest.fixture(scope="module")
+def widened_files():
+    """The trained fixture tiled to width 256 (nanollm_host/widen.py: the same function), f32,
+    and quantized by llama.cpp's own llama_model_quantize as Q4_K_M."""
+    from nanollm_host import widen
+    os.makedirs(WORK, exist_ok=True)
+    f32 = os.path.join(WORK, "widened-f32.gguf")
+    if not os.path.exists(f32):
+        widen.widen_checkpoint(TRAINED, f32, 4)
+    km = os.path.join(WORK, "widened-Q4_K_M.gguf")
+    if os.path.exists(km):
+        os.remove(km)
+    llamacpp.quantize_model(f32, km, 15)  # LLAMA_FTYPE_MOSTLY_Q4_K_M
+    return {"f32": f32, "Q4_K_M": km}
+
+
+def test_llamacpp_q4_k_m_file_converts_and_runs(driver, widened_files, tmp_path):
+    """A Q4_K_M GPT-2 made by llama.cpp mixes q4_K with q6_K: the runtime refuses it naming the
+    command; that command re-stores it (q6_K dequantized, q4_K re-quantized) and the runtime
+    runs the result, near the f32 model."""
+    import subprocess
+    import sys
+    import nanollm
+    from nanollm import NanoLLMError
+    km = widened_files["Q4_K_M"]
+    types = set(gm.load_gguf(km, dequantize=False).types.values())
+    record("llama.cpp Q4_K_M of the widened fixture: tensor types", sorted(types))
+    assert {"q4_K", "q6_K"} <= types
+    with pytest.raises(NanoLLMError) as e:
+        nanollm.load(km)
+    cmd = str(e.value).split("re-store it on a computer with: ")[1].split()
+    assert cmd[:2] == ["python", "host_tools/quantize.py"] and cmd[2] == km
+    out = str(tmp_path / "converted-q4_K.gguf")
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "host_tools", "quantize.py"), km, out] + cmd[4:],
+                       capture_output=True, text=True, timeout=1800)
+    assert r.returncode == 0, r.stderr
+    ids = prompt_ids(out)[:40]
+    ours_q, _, _ = ours_run(out, ids, 0)
+    ours_32, _, _ = ours_run(widened_files["f32"], ids, 0)
+    from nanollm_host.reference import Reference
+    ref_km = Reference(km).logits(ids)  # the Q4_K_M weights themselves, dequantized
+    got = {"ours on the converted q4_K file": nll(ours_q, ids), "reference on the Q4_K_M weights": nll(ref_km, ids),
+           "ours f32": nll(ours_32, ids)}
+    record("Q4_K_M -> q4_K NLL over %d tokens" % (len(ids) - 1), {k: round(float(v), 5) for k, v in got.items()})
+    assert abs(got["ours on the converted q4_K file"] / got["ours f32"] - 1) <= 0.05
+
+
+def test_llamacpp_runs_our_q4k_file(driver, widened_files, tmp_path):
+    """llama.cpp runs quantize.py's q4_K file; its NLL and ours on that file agree within 2 %."""
+    path = str(tmp_path / "ours-q4_K.gguf")
+    gm.quantize_file(widened_files["f32"], path, "q4_K", log=lambda s: None)
+    ids = prompt_ids(path)[:40]
+    ours, _, _ = ours_run(path, ids, 0)
+    r = llamacpp.run(path, ids, 0, threads=1, logits=True)
+    a, b = nll(ours, ids), nll(r["logits"], ids)
+    record("our q4_K file: NLL ours, llama.cpp", [round(float(a), 5), round(float(b), 5)])
+    assert abs(a - b) <= 0.02 * b

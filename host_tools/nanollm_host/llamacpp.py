@@ -35,6 +35,8 @@ BUILD = os.path.join(_BUILD, "llama.cpp")
 DRIVER_SRC = os.path.join(HOST_TOOLS, "harness", "llama_run.c")
 DRIVER = os.path.join(BUILD, "bin", "llama_run")
 STAMP = os.path.join(BUILD, "nanollm.stamp")
+QUANT_SRC = os.path.join(HOST_TOOLS, "harness", "llama_quant.c")
+QUANT = os.path.join(BUILD, "bin", "llama_quant")  # llama.cpp's quantizers (build_quant)
 
 
 class LlamaCppError(Exception):
@@ -148,6 +150,57 @@ def build(jobs=None, force=False):
 
 def available():
     return up_to_date()
+
+
+def build_quant():
+    """Build llama_quant (host_tools/harness/llama_quant.c) against the built libraries: llama.cpp's
+    own quantizers, for the tests. Rebuilt when its source changes."""
+    if not up_to_date():
+        build()
+    with open(QUANT_SRC, "rb") as f:
+        want = hashlib.sha256(f.read()).hexdigest()
+    stamp = QUANT + ".stamp"
+    try:
+        with open(stamp) as f:
+            if f.read() == want and os.path.exists(QUANT):
+                return QUANT
+    except OSError:
+        pass
+    src = fetch()
+    libs = [os.path.join(BUILD, "src", "libllama.a")] + [os.path.join(BUILD, "ggml", "src", n)
+                                                          for n in ("libggml.a", "libggml-cpu.a", "libggml-base.a")]
+    obj = QUANT + ".o"
+    subprocess.run(["gcc", "-O2", "-std=c11", "-Wall", "-c", QUANT_SRC, "-I", os.path.join(src, "include"),
+                    "-I", os.path.join(src, "ggml", "include"), "-o", obj], check=True)
+    subprocess.run(["g++", "-o", QUANT + ".tmp", obj, "-Wl,--start-group"] + libs +
+                   ["-Wl,--end-group", "-fopenmp", "-lpthread", "-lm", "-ldl"], check=True)
+    os.replace(QUANT + ".tmp", QUANT)
+    with open(stamp, "w") as f:
+        f.write(want)
+    return QUANT
+
+
+def quantize_rows(x, type_id):
+    """float32 rows (n_rows, n_per_row) -> uint8 blocks from ggml_quantize_chunk (no imatrix)."""
+    import numpy as np
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    with tempfile.TemporaryDirectory() as d:
+        src, dst = os.path.join(d, "x.f32"), os.path.join(d, "q.bin")
+        x.tofile(src)
+        r = subprocess.run([build_quant(), "rows", str(type_id), str(x.shape[-1]), src, dst],
+                           capture_output=True, text=True, timeout=600)
+        if r.returncode != 0:
+            raise LlamaCppError("llama_quant rows failed: %s" % r.stderr.strip()[-2000:])
+        return np.fromfile(dst, dtype=np.uint8).reshape(x.shape[0], -1)
+
+
+def quantize_model(inp, out, ftype, timeout=1800):
+    """llama_model_quantize(inp -> out) at llama_ftype `ftype` (15 = Q4_K_M); its log is returned."""
+    r = subprocess.run([build_quant(), "model", inp, out, str(int(ftype))], capture_output=True, text=True,
+                       timeout=timeout)
+    if r.returncode != 0:
+        raise LlamaCppError("llama_quant model failed on %s: %s" % (inp, r.stderr.strip()[-2000:]))
+    return r.stderr
 
 
 def run(model, prompt_ids, n_gen=32, threads=1, logits=False, kv_f32=False, one_by_one=False,

@@ -41,7 +41,7 @@ def _make_qkx2_quants(x, w, nmax, rmin, rdelta, nstep):
 
     Returns (L (B, n) int32, scale (B,), the_min (B,)): x ~ scale * L - the_min, found by
     trying nstep + 1 trial scales around nmax / (max - min) and keeping the best weighted
-    least-squares fit of scale and min.
+    least-squares fit of scale and min (a better fit's min is used by the trials after it).
     """
     n = x.shape[1]
     mn = x[:, 0].copy()
@@ -63,6 +63,8 @@ def _make_qkx2_quants(x, w, nmax, rmin, rdelta, nstep):
         diff = scale[:, None] * L.astype(_F32) + mn[:, None] - x
         best = _seq_sum(w * (diff * diff))
         for step in range(nstep + 1):
+            # ggml divides by max - min with min as updated by the best fit so far
+            span = np.where(flat, _F32(1), mx - mn)
             iscale = (_F32(rmin) + _F32(rdelta) * _F32(step) + _F32(nmax)) / span
             la = np.clip(_rint(iscale[:, None] * (x - mn[:, None])), 0, nmax)
             lf = la.astype(_F32)
