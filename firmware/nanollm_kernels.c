@@ -357,20 +357,27 @@ void nk_matvec_q4_K(const uint8_t *w, int32_t n_rows, int32_t n_cols,
             const uint8_t *p = row + b * 144;
             const int16_t *xb = x + (b << 8);
             int32_t sd = 0, sm = 0;
-            for (int32_t c = 0; c < 4; c++) {
-                const uint8_t *q = p + 16 + 32 * c;
-                const int16_t *xa = xb + 64 * c;
-                const int16_t *xh = xa + 32;
-                int32_t s_lo = 0, s_hi = 0, x_lo = 0, x_hi = 0;
-                for (int32_t j = 0; j < 32; j++) {
-                    uint32_t v = q[j];
-                    s_lo += (int32_t)(v & 15) * xa[j];
-                    s_hi += (int32_t)(v >> 4) * xh[j];
-                    x_lo += xa[j];
-                    x_hi += xh[j];
+            /* sub-block j: the low nibbles of bytes 32 (j / 2) .. (the high ones for odd j);
+             * one pass per sub-block keeps the loop within the M0's eight low registers */
+            for (int32_t j = 0; j < 8; j++) {
+                const uint8_t *q = p + 16 + 32 * (j >> 1);
+                const int16_t *xa = xb + 32 * j;
+                int32_t s = 0, t = 0;
+                if (j & 1) {
+                    for (int32_t i = 0; i < 32; i += 2) {
+                        int32_t a = xa[i], e = xa[i + 1];
+                        s += (int32_t)(q[i] >> 4) * a + (int32_t)(q[i + 1] >> 4) * e;
+                        t += a + e;
+                    }
+                } else {
+                    for (int32_t i = 0; i < 32; i += 2) {
+                        int32_t a = xa[i], e = xa[i + 1];
+                        s += (int32_t)(q[i] & 15) * a + (int32_t)(q[i + 1] & 15) * e;
+                        t += a + e;
+                    }
                 }
-                sd += k4_sc(p + 4, 2 * c) * s_lo + k4_sc(p + 4, 2 * c + 1) * s_hi;
-                sm += k4_mn(p + 4, 2 * c) * x_lo + k4_mn(p + 4, 2 * c + 1) * x_hi;
+                sd += k4_sc(p + 4, j) * s;
+                sm += k4_mn(p + 4, j) * t;
             }
             uint32_t hd = rd16(p), hm = rd16(p + 2);
             /* sd's part 2**6 coarser (kernels_py.matvec_q4_K) */

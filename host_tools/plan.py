@@ -22,12 +22,12 @@ import tempfile
 from nanollm import gpt2
 from nanollm import plan as P
 from nanollm.errors import NanoLLMError
-from nanollm.gguf import GGUFFile, GGML_Q8_0, GGML_Q4_0, GGML_Q4_1, TYPE_NAME
+from nanollm.gguf import GGUFFile, TYPE_NAME
+from nanollm.model import QUANTIZED  # the types the integer path runs
 from nanollm_host import cli, tools
 from nanollm_host.boards import UnknownBoard, board_names, load_board
 from nanollm_host.paths import BUILD, LIB, PACKAGE
 
-QUANTIZED = (GGML_Q8_0, GGML_Q4_0, GGML_Q4_1)
 CODE_CACHE = os.path.join(BUILD, "plan", "runtime_code.json")
 
 
@@ -78,11 +78,15 @@ def read_model(path):
 
 
 def requantized(model, qtype):
-    """The same model's matrices as q4_0 / q8_0 (bytes only), for suggestions."""
-    block = {"q4_0": 18, "q8_0": 34, "q4_1": 20}[qtype]
+    """The same model's matrices as q4_0 / q8_0 / q4_1 / q4_K (bytes only), for suggestions.
+    q4_K rows that are not whole super-blocks of 256 count as quantize.py's fallback, q8_0."""
+    block = {"q4_0": 18, "q8_0": 34, "q4_1": 20}
     mats = []
     for name, rows, cols in model["elements"]:
-        rb = cols // 32 * block
+        if qtype == "q4_K" and cols % 256 == 0:
+            rb = cols // 256 * 144
+        else:
+            rb = cols // 32 * block.get(qtype, 34)
         mats.append(_Mat(name, rb * rows, rb))
     saved = sum(m.nbytes for m in model["mats"]) - sum(m.nbytes for m in mats)
     return dict(model, mats=mats, integer=True, types=[qtype], file_bytes=model["file_bytes"] - saved)
@@ -169,6 +173,11 @@ def suggest(model, board, ctx, kind, stream=None):
     c = best_ctx(model)
     if c >= 1:
         out.append("--ctx %d" % c)
+    wide = all(cols % 256 == 0 for _n, _r, cols in model["elements"])
+    if wide and model["types"] != ["q4_K"]:  # q4_K: as small as q4_0, closer to f32
+        qk = requantized(model, "q4_K")
+        if evaluate(qk, board, ctx, kind, stream)["heap_fits"]:
+            out.append("q4_K")
     if model["types"] != ["q4_0"]:
         q4 = requantized(model, "q4_0")
         if evaluate(q4, board, ctx, kind, stream)["heap_fits"]:

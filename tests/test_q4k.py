@@ -416,3 +416,50 @@ def test_check_tool_takes_other_k_quants(wide, tmp_path):
     assert out.returncode == 0, out.stdout + out.stderr
     assert "holds q5_0 tensors" in out.stdout and "re-stored as q8_0" in out.stdout
     assert "own weights (reference)" in out.stdout and "check: PASS" in out.stdout
+
+
+def test_plan_knows_q4k(wide, tmp_path):
+    """plan.py reads a q4_K file (integer path), counts a requantization to q4_K exactly, and
+    suggests q4_K for a 256-wide model that fits only so."""
+    import plan as planner
+    info = planner.read_model(wide["q4_K"])
+    assert info["types"] == ["q4_K"] and info["integer"]
+    r = run_tool("plan.py", wide["q4_K"], "--board", "rp2350")
+    assert r.returncode in (0, 1) and "q4_K" in r.stdout, r.stdout + r.stderr
+    q8 = str(tmp_path / "q8.gguf")
+    gm.quantize_file(wide["f32"], q8, "q8_0", log=lambda s: None)
+    info8 = planner.read_model(q8)
+    qk = planner.requantized(info8, "q4_K")
+    assert [m.nbytes for m in qk["mats"]] == [m.nbytes for m in info["mats"]]
+    b = dict(planner.load_board("rp2350"))
+    need8 = planner.evaluate(info8, b, stream=False)["total"]
+    needk = planner.evaluate(qk, b, stream=False)["total"]
+    b["free_heap_bytes"] = (need8 + needk) // 2
+    ev = planner.evaluate(info8, b, stream=False)
+    assert not ev["fits"]
+    assert "q4_K" in planner.suggest(info8, b, ev["ctx"], "mpy", stream=False)
+
+
+@pytest.fixture(scope="module")
+def native_dir(tmp_path_factory):
+    import shutil
+    r = subprocess.run(["make", "-s", "native", "PY=" + sys.executable], cwd=ROOT, capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    d = tmp_path_factory.mktemp("natmod-q4k")
+    shutil.copy(os.path.join(ROOT, "build", "natmod", "nanollm_native_x64.mpy"), d / "nanollm_native.mpy")
+    return str(d)
+
+
+def test_native_module_model_equals_cpython_and_allocates_nothing(wide, native_dir):
+    """The whole model on the C kernels (the natmod under MicroPython): the same logits as
+    plain Python on CPython, and a decode step with the heap locked."""
+    m = nanollm.load(wide["q4_K"])
+    want = [list(m.forward(t, i)) for i, t in enumerate(IDS[:4])]
+    out = run_micropython_file("forward_logits.py", ["native", wide["q4_K"], "auto", ",".join(map(str, IDS[:4]))],
+                               path=[native_dir])
+    lines = out.strip().splitlines()
+    assert lines[0].split()[1:3] == ["native", "int"], lines[0]
+    assert [[int(v) for v in ln.split()] for ln in lines[1:]] == want
+    out = run_micropython_file("heap_lock_decode.py", [wide["q4_K"], "stream"], path=[native_dir])
+    assert out.split()[:2] == ["OK", "native"], out

@@ -1,4 +1,4 @@
-"""Kernel benchmark (not a test): q8_0 / q4_0 matvec MAC/s on the unix MicroPython for
+"""Kernel benchmark (not a test): q8_0 / q4_0 / q4_1 / q4_K matvec MAC/s on the unix MicroPython for
 plain bytecode (kernels_py), viper (kernels_viper) and native C (nanollm_native).
 
     .venv/bin/python host_tools/harness/bench_kernels.py
@@ -37,15 +37,17 @@ seed = [12345]
 def rnd():
     seed[0] = (seed[0] * 1103515245 + 12345) & 0x7fffffff
     return seed[0] >> 8
-for wtype, bs, fn in ((8, 34, "matvec_q8_0"), (2, 18, "matvec_q4_0")):
+for wtype, bs, blk, fn in ((8, 34, 32, "matvec_q8_0"), (2, 18, 32, "matvec_q4_0"), (3, 20, 32, "matvec_q4_1"),
+                           (12, 144, 256, "matvec_q4_K")):
     for n_rows, n_cols in ((768, 768), (768, 3072)):
-        nb = n_cols // 32
+        nb = n_cols // blk
         w = bytearray(n_rows * nb * bs)
         for i in range(len(w)):
             w[i] = rnd() & 255
         for i in range(n_rows * nb):
-            w[i * bs] = rnd() & 255
-            w[i * bs + 1] = 0x20 + (rnd() & 7)   # fp16 exponent around 2**-7
+            for o in ((0, 2) if wtype in (3, 12) else (0,)):  # q4_1's m, q4_K's dmin too
+                w[i * bs + o] = rnd() & 255
+                w[i * bs + o + 1] = 0x20 + (rnd() & 7)   # fp16 exponent around 2**-7
         x = array("h", [(rnd() & 16383) - 8192 for _ in range(n_cols)])
         out = array("i", bytes(4 * n_rows))
         for name, mod in backends:

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""Instructions per token and per q8_0 multiply-accumulate on the emulated Cortex-M0.
+"""Instructions per token and per multiply-accumulate of each weight type on the emulated Cortex-M0.
 
   python host_tools/harness/mcu_bench.py [--out docs/boards.md] [--model M] [--ctx 4]
 
 Boots the emulated board (make firmware-qemu) under `qemu -icount shift=0`, where time
 counts guest instructions, copies the runtime as armv6m .mpy (and the armv6m native module
-when built), and times one q8_0 matvec and one decode step with every kernel backend the
-board has. Prints a markdown table; --out also writes it into a file between markers.
+when built), and times one matvec of each weight type (q8_0, q4_0, q4_1, q4_K: 64 x 256) and
+one decode step with every kernel backend the board has. Prints a markdown table; --out also writes it into a file between markers.
 """
 import argparse
 import os
@@ -39,31 +39,52 @@ def now():
 def span(a, b):
     return ((b - a) & 0xFFFFFFFF) * 125 // 2
 R, C = %(rows)d, %(cols)d
-w = bytearray(R * C // 32 * 34)
-for i in range(0, len(w), 34):
-    w[i + 1] = 0x20
 x16 = array('h', [(i * 37) %% 200 - 100 for i in range(C)])
 out = array('i', bytes(4 * R))
+WBUF = bytearray(R * C // 32 * 34)  # the largest (q8_0), made before the model, reused by every type
+def weights(t):
+    # R rows of C columns of ggml type t in WBUF, every scale 2**-17 (exponent field 8), quants mixed
+    bs, blk = {8: (34, 32), 2: (18, 32), 3: (20, 32), 12: (144, 256)}[t]
+    n = R * C // blk * bs
+    for i in range(n):
+        WBUF[i] = (i * 37) & 255
+    for i in range(0, n, bs):
+        WBUF[i] = 0
+        WBUF[i + 1] = 0x20
+        if t in (3, 12):  # q4_1's m, q4_K's dmin
+            WBUF[i + 2] = 0
+            WBUF[i + 3] = 0x20
+    return WBUF
+TYPES = ((8, 'q8_0'), (2, 'q4_0'), (3, 'q4_1'), (12, 'q4_K'))
 m = nanollm.load(%(model)r, ctx=%(ctx)d, stream=True)
 for b in kernels.available():
     kernels.use(b)
     K = kernels.K
-    t0 = now()
-    K.matvec_q8_0(w, R, C, x16, 0, out, 0)
-    t1 = now()
-    K.matvec_q8_0(w, R // 2, C, x16, 0, out, 0)
-    t2 = now()
-    mac = (span(t0, t1) - span(t1, t2)) / (R // 2 * C)
+    macs = []
+    for t, name in TYPES:
+        kern = K.matvec_q.get(t)
+        if kern is None:
+            macs.append('-')
+            continue
+        w = weights(t)
+        gc.collect()
+        t0 = now()
+        kern(w, R, C, x16, 0, out, 0)
+        t1 = now()
+        kern(w, R // 2, C, x16, 0, out, 0)
+        t2 = now()
+        macs.append('%%.1f' %% ((span(t0, t1) - span(t1, t2)) / (R // 2 * C)))
+    gc.collect()
     m.forward(1, 0)
     t0 = now()
     m.forward(2, 1)
     t1 = now()
-    print('BENCH', b, span(t0, t1), mac)
+    print('BENCH', b, span(t0, t1), ' '.join(macs))
 """
 
 
 def bench(firmware=None, model=None, ctx=4, rows=64, cols=256, log=print):
-    """Instructions per token and per q8_0 MAC for every kernel backend on the emulated M0."""
+    """Instructions per token and per MAC of each weight type for every kernel backend on the emulated M0."""
     model = model or default_model()
     em = QemuStandIn(firmware=firmware, icount=True, preload=[(model, "lib/nanollm/model.gguf")])
     em.start()
@@ -86,18 +107,22 @@ def bench(firmware=None, model=None, ctx=4, rows=64, cols=256, log=print):
     res = {}
     for ln in out.splitlines():
         if ln.startswith("BENCH"):
-            _, name, ipt, mac = ln.split()
-            res[name] = (int(ipt), float(mac))
+            p = ln.split()
+            res[p[1]] = (int(p[2]), p[3:])
     return model, res
 
 
+MAC_TYPES = ("q8_0", "q4_0", "q4_1", "q4_K")
+
+
 def bench_markdown(model, res, mhz=133):
-    rows = ["| kernels | instructions per token | est. tokens/s at %d MHz | instructions per q8_0 MAC |" % mhz,
-            "|---|---:|---:|---:|"]
+    rows = ["| kernels | instructions per token | est. tokens/s at %d MHz | %s |"
+            % (mhz, " | ".join("instructions per %s MAC" % t for t in MAC_TYPES)),
+            "|---|---:|---:|" + "---:|" * len(MAC_TYPES)]
     for name in ("native", "viper", "python"):
         if name in res:
-            ipt, mac = res[name]
-            rows.append("| %s | %s | %.2f | %.1f |" % (name, format(ipt, ","), mhz * 1e6 / ipt, mac))
+            ipt, macs = res[name]
+            rows.append("| %s | %s | %.2f | %s |" % (name, format(ipt, ","), mhz * 1e6 / ipt, " | ".join(macs)))
     return "\n".join(rows)
 
 
@@ -120,7 +145,7 @@ def write_section(path, table, model):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="Instructions per token and per q8_0 MAC on the emulated Cortex-M0.")
+    ap = argparse.ArgumentParser(description="Instructions per token and per MAC of each weight type on the emulated Cortex-M0.")
     ap.add_argument("--out", help="also write the table into this markdown file (between markers)")
     ap.add_argument("--model", help="model (default lib/nanollm/model.gguf)")
     ap.add_argument("--ctx", type=int, default=4, help="context length to load (default 4)")
