@@ -1,6 +1,6 @@
 # K-quants (issue 17): a trained GPT-2 whose rows are whole q4_K super-blocks (width 256,
 # ffn 1024), and the held-out NLL of each weight type on it under MicroPython.
-#   make model-k256     train it once into .cache/k256 (about 12 min on a free core)
+#   make model-k256     train it once into .cache/k256 (34 min measured on two busy cores)
 #   make kquant-nll     the NLL table per weight type -> docs/kquants.md
 
 K256_DIR := .cache/k256
