@@ -40,10 +40,11 @@ class PlanError(Exception):
 class _Mat:
     """A weight matrix as the formula sees it (name, bytes, bytes per row)."""
 
-    def __init__(self, name, nbytes, row_bytes):
+    def __init__(self, name, nbytes, row_bytes, type=None):
         self.name = name
         self.nbytes = nbytes
         self.row_bytes = row_bytes
+        self.type = type  # the ggml type (f32 matrices stay floats in RAM)
 
 
 def read_model(path):
@@ -70,7 +71,7 @@ def read_model(path):
             raise PlanError("%s: %s is missing: not a complete GPT-2 GGUF file" % (path, e))
         integer = all(t.type in QUANTIZED for t in mats)
         types = sorted(set(TYPE_NAME[t.type] for t in mats))
-        return {"path": path, "shape": shape, "mats": [_Mat(t.name, t.nbytes, t.row_bytes) for t in mats],
+        return {"path": path, "shape": shape, "mats": [_Mat(t.name, t.nbytes, t.row_bytes, t.type) for t in mats],
                 "elements": [(t.name, t.n_rows, t.row_len) for t in mats], "integer": integer,
                 "types": types, "file_bytes": os.path.getsize(path)}
     finally:
@@ -154,7 +155,8 @@ def code_bytes(board, kind):
 def evaluate(model, board, ctx=None, kind="mpy", stream=None):
     code, code_src = code_bytes(board, kind)
     ev = P.evaluate(model["shape"], model["mats"], model["integer"], board["free_heap_bytes"], code, ctx=ctx,
-                    stream=stream, file_bytes=model["file_bytes"], fs_bytes=board.get("fs_bytes"))
+                    stream=stream, file_bytes=model["file_bytes"], fs_bytes=board.get("fs_bytes"),
+                    word=board.get("word_bytes", 4))
     ev["board"] = board["name"]
     ev["code_source"] = code_src
     return ev
@@ -167,7 +169,8 @@ def suggest(model, board, ctx, kind, stream=None):
     upto = min(ctx, model["shape"]["n_ctx"])
 
     def best_ctx(m):
-        return P.largest_ctx(m["shape"], m["mats"], m["integer"], free, code, upto, stream)
+        return P.largest_ctx(m["shape"], m["mats"], m["integer"], free, code, upto, stream,
+                             word=board.get("word_bytes", 4))
 
     out = []
     c = best_ctx(model)
@@ -207,8 +210,9 @@ def report(model, ev, sugg):
         ("KV cache", p["kv_cache"]),
         ("activations", p["activations"]),
         ("logits", p["logits"]),
+        ("sampler (weights, top-k list, generator)", p["sampler"]),
         ("norm weights and biases", p["vectors"]),
-        ("tokenizer tables and file index", p["tokenizer"]),
+        ("tokenizer tables, file index, object headers", p["objects"]),
         ("stream buffer", p["stream_buffer"]),
         ("headroom (interpreter, text, transients)", P.HEADROOM),
         ("runtime code (%s)" % ev["code_source"], ev["code"]),

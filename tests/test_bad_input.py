@@ -72,12 +72,11 @@ def test_memory_error_during_load_then_smaller_model(micro, tmp_path):
     out = run_micropython_file("oom_then_smaller_model.py", [big, micro[0]], heapsize="300k")
     lines = dict(ln.split(" ", 1) for ln in out.strip().splitlines())
     assert "LOADED" not in lines, out
-    assert re.search(r"out of memory while loading .*: it needs about \d+ bytes, \d+ bytes free", lines["ERR"]), out
+    assert re.search(r"out of memory while loading: .* does not fit: needs \d+ KB, \d+ KB free", lines["ERR"]), out
     assert lines["OK"] == "320 True", out
-    # refused by the plan, or (when the plan's estimate is short) by the allocator: bytes either way
-    assert re.search(r"does not fit: it needs \d+ bytes .* but \d+ bytes are free|"
-                     r"out of memory while loading .*: it needs about \d+ bytes, \d+ bytes free", lines["PLAN"]), out
-    need, free = [int(x) for x in re.findall(r"(\d+) bytes", lines["ERR"])[:2]]
+    # refused by the plan at the model's own context, with the plan's numbers and what fits
+    assert re.search(r"does not fit: needs \d+ KB.*, \d+ KB free .*; ctx=\d+ fits \(of 64\)", lines["PLAN"]), out
+    need, free = [int(x) for x in re.search(r"needs (\d+) KB, (\d+) KB free", lines["ERR"]).groups()]
     assert need > free  # the numbers are the real ones
 
 

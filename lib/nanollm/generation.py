@@ -43,7 +43,7 @@ def generate(model, prompt, max_new_tokens=64, temperature=0.7, top_k=40, top_p=
         raise NanoLLMError("max_new_tokens=%r: must be a positive integer" % (max_new_tokens,))
     if callback is not None and not callable(callback):
         raise NanoLLMError("callback=%r: must be a function taking the text of each piece" % (callback,))
-    sampler = Sampler(model.n_vocab, model.logit_scale, temperature, top_k, top_p, seed)
+    sampler = Sampler(model.n_vocab, model.logit_scale, temperature, top_k, top_p, seed, model.sampler_bufs())
     ids = model.tokenize(prompt)
     if not ids:
         if model.eos_id is None:

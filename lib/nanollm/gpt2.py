@@ -60,9 +60,10 @@ ITEM_BYTES = {"b": 1, "B": 1, "h": 2, "i": 4, "f": 4}
 def state_buffers(shape, integer):
     """The run state allocated at load: [(name, group, typecode, items, per_layer)].
 
-    group is "kv" (the cache), "act" (activations and scratch) or "logits". per_layer: one
-    buffer per layer (a list of n_layer), else one. shape: n_embd, n_ff, n_layer, n_head,
-    n_ctx, n_vocab.
+    group is "kv" (the cache), "act" (activations and scratch), "logits" or "sampler" (the
+    sampler's weights, its top-k list as long as the vocabulary since top_k may be, its
+    generator's state; on the float path the logits in Q16 too). per_layer: one buffer per
+    layer (a list of n_layer), else one. shape: n_embd, n_ff, n_layer, n_head, n_ctx, n_vocab.
     """
     d, ff = shape["n_embd"], shape["n_ff"]
     H, T, V = shape["n_head"], shape["n_ctx"], shape["n_vocab"]
@@ -81,7 +82,7 @@ def state_buffers(shape, integer):
             ("vc", "kv", "B", T * d, True),  # int8 values
             ("ke", "kv", "B", 2 * T * H, True),  # their scales, 2 bytes per (position, head)
             ("ve", "kv", "B", 2 * T * H, True),
-        )
+        ) + sampler_buffers(V, False)
     return (
         ("x", "act", "f", d, False),
         ("h", "act", "f", wide, False),
@@ -93,4 +94,16 @@ def state_buffers(shape, integer):
         ("logits", "logits", "f", V, False),
         ("kc", "kv", "f", T * d, True),
         ("vc", "kv", "f", T * d, True),
-    )
+    ) + sampler_buffers(V, True)
+
+
+# The sampler's generator keeps this many 30-bit numbers (sampling.Random).
+RNG_WORDS = 55
+
+
+def sampler_buffers(V, float_logits):
+    out = (("sp", "sampler", "i", V, False), ("stop", "sampler", "i", V, False),
+           ("srng", "sampler", "i", RNG_WORDS, False))
+    if float_logits:
+        out += (("sq16", "sampler", "i", V, False),)
+    return out

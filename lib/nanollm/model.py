@@ -12,6 +12,7 @@ import gc
 import math
 
 from . import gpt2, plan
+from .arena import Arena
 from .errors import NanoLLMError
 from .gguf import GGUFFile, StringArray, GGML_F32, GGML_F16, GGML_Q8_0, GGML_Q4_0, GGML_Q4_1, GGML_Q4_K, TYPE_NAME
 from .kernels import K, backend_name
@@ -77,19 +78,17 @@ def _f32_parts_to_fixed(sign, exp, man, frac):
 class Matrix:
     """A weight matrix (rows = outputs), resident in RAM or streamed row-chunks from the file."""
 
-    def __init__(self, gf, t, resident, stream_buf):
+    def __init__(self, gf, t, data, stream_buf):
+        # data: the matrix's place in the run state's arena when it is resident, else None
         self.gf = gf
         self.t = t
         self.type = t.type
         self.n_rows = t.n_rows
         self.n_cols = t.row_len
         self.row_bytes = t.row_bytes
-        if resident:
-            if t.type == GGML_F32:
-                self.data = array("f", bytes(4 * t.n_rows * t.row_len))
-            else:
-                self.data = bytearray(t.nbytes)
-            gf.read_rows(t, 0, t.n_rows, self.data)
+        if data is not None:
+            self.data = data
+            gf.read_rows(t, 0, t.n_rows, data)
             self.chunk_rows = t.n_rows
         else:
             self.data = None
@@ -164,11 +163,6 @@ class Layer:
         self.ffn_down_b = vec(prefix + "ffn_down.bias")
 
 
-def _buffer(code, size):
-    """A zeroed buffer of `size` bytes: a bytearray for bytes, else an array of that typecode."""
-    return bytearray(size) if code in ("b", "B") else array(code, bytes(size))
-
-
 class Model:
     # What the last generate() did (generation.py says more): why it stopped ("eos",
     # "max_new_tokens", "context_full", "interrupted"), its text (kept when Ctrl-C
@@ -180,42 +174,86 @@ class Model:
     prompt_ms = 0
     gen_ms = 0
 
-    def __init__(self, path, mode=None, ctx=None, stream=None):
-        gc.collect()
-        try:
-            gf = GGUFFile(path)
-        except MemoryError:
-            gc.collect()
-            raise NanoLLMError("out of memory while reading the index of %s (%s); free memory first, "
-                               "e.g. load nothing else" % (path, plan.describe_free()))
-        self.gf = gf
-        self.path = path
-        try:
-            self._load(gf, mode, ctx, stream)
-        except MemoryError:
-            gf.close()
-            p = getattr(self, "plan", None)
-            self._release()
-            gc.collect()
-            need = ("it needs about %d bytes" % (p["peak"] + plan.HEADROOM)) if p else "before its memory plan was made"
-            raise NanoLLMError("out of memory while loading %s: %s, %s; try a smaller ctx=, stream=True "
-                               "or a q4_0 model" % (path, need, plan.describe_free()))
-        except Exception:
-            gf.close()
-            self._release()
-            raise
+    def __init__(self, path, mode=None, ctx=None, stream=None, quiet=False):
+        """Open `path` and load it (see nanollm.load). The model owns its file until close().
 
-    def _release(self):
-        # after a failed load: drop what was allocated so the heap is whole again
-        for name in ("layers", "kc", "vc", "ke", "ve", "wte", "wpe", "head", "tokenizer", "logits",
-                     "x", "h", "qkv", "att", "x16", "q16", "scores", "tmp", "rowbuf", "lnf_g", "lnf_b"):
-            if hasattr(self, name):
-                setattr(self, name, None)
-
-    # ------------------------------------------------------------ loading
-    def _load(self, gf, mode, ctx, stream):
+        ctx None takes the model's context when it fits the free heap, else the largest that
+        fits, and says so in one printed line (quiet=True: not even that); self.ctx is the
+        context in use."""
+        self.gf = None
+        self.arena = None
+        self._hold = None
         if stream not in (None, True, False):
             raise NanoLLMError("stream=%r: use None (automatic), True or False" % (stream,))
+        gc.collect()
+        # the largest free piece is held while the index is read, for the run state (plan.hold_piece)
+        self.path = path
+        for hold in (True, False):
+            self._hold_n = plan.hold_piece(self) if hold else 0
+            try:
+                self._open_and_load(mode, ctx, stream, quiet)
+                return
+            except MemoryError:
+                if hold and getattr(self, "plan", None) is None:
+                    # the index or the tokenizer needed the piece held for the run state:
+                    # again without holding it
+                    self._release()
+                    gc.collect()
+                    continue
+                self._out_of_memory()
+            except BaseException:
+                self._release()
+                raise
+
+    def _open_and_load(self, mode, ctx, stream, quiet):
+        self.plan = None
+        try:
+            self.gf = GGUFFile(self.path)
+        except MemoryError:
+            if self._hold is not None:
+                raise
+            self._release()
+            gc.collect()
+            raise NanoLLMError("out of memory while reading the index of %s (%s); free memory first, "
+                               "e.g. load nothing else" % (self.path, plan.describe_free()))
+        self._load(self.gf, mode, ctx, stream, quiet)
+
+    def _out_of_memory(self):
+        # the plan said it fits but an allocation failed (a figure of the plan short of the
+        # truth, or a heap in pieces too small for the small objects): return every byte,
+        # then say so with the plan's numbers
+        p = self.plan
+        self._release()
+        gc.collect()
+        if p is None:
+            raise NanoLLMError("out of memory while loading %s before its memory plan was made (%s); "
+                               "free memory first, e.g. load nothing else" % (self.path, plan.describe_free()))
+        p = dict(p)
+        p["free"] = plan.free_bytes()
+        raise NanoLLMError("out of memory while loading: " + plan.refusal(p, self.path, None)
+                           + "; free memory first (load the model before other allocations)")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _release(self):
+        # after a failed load or close(): drop the file and every buffer so the heap is whole
+        if self.gf is not None:
+            self.gf.close()
+            self.gf = None
+        names = ("layers", "wte", "wpe", "head", "tokenizer", "lnf_g", "lnf_b", "arena", "_bufs", "_views", "_hold")
+        for name in names + self.__dict__.get("_state_names", ()):
+            if name in self.__dict__:
+                setattr(self, name, None)
+        if self.arena is not None:
+            self.arena.release()
+        self.arena = None
+
+    # ------------------------------------------------------------ loading
+    def _load(self, gf, mode, ctx, stream, quiet):
         arch = gf.kv.get("general.architecture")
         if arch != "gpt2":
             raise NanoLLMError("%s: architecture is %r; nanollm runs GPT-2 models ('gpt2')" % (gf.path, arch))
@@ -234,7 +272,7 @@ class Model:
                                % (gf.path, self.n_layer, d, self.n_ff, self.n_ctx_train))
         self.head_dim = d // self.n_head
         self.n_ctx = self.n_ctx_train if ctx is None else ctx
-        if not isinstance(self.n_ctx, int) or not 1 <= self.n_ctx <= self.n_ctx_train:
+        if not isinstance(self.n_ctx, int) or isinstance(self.n_ctx, bool) or not 1 <= self.n_ctx <= self.n_ctx_train:
             raise NanoLLMError("ctx=%r: must be between 1 and the model's context length %d" % (ctx, self.n_ctx_train))
 
         tensors = gf.tensors
@@ -258,16 +296,10 @@ class Model:
             raise NanoLLMError("%s: the integer path needs every matrix quantized (q8_0, q4_0, q4_1, q4_K); %s is %s"
                                % (gf.path, bad[0], TYPE_NAME[tensors[bad[0]].type]))
         self.mode = mode
+        self.stream = stream
         self.integer = mode == "int"
         self.logit_scale = 1.0 / Q16 if self.integer else 1.0
         self.file_type = gf.kv.get("general.file_type")
-
-        # Memory: decide what is resident, check it fits before allocating anything big.
-        if not self.integer:
-            _float_kernels()
-        self.plan = plan.plan_model(self.shape(), [tensors[n] for n in matrix_names], self.integer,
-                                    self.n_ctx, stream=stream, free=plan.free_bytes())
-        plan.check_fits(self.plan, gf.path)
 
         tt = gf.kv.get("tokenizer.ggml.token_type")
         for key in ("tokenizer.ggml.tokens", "tokenizer.ggml.merges"):
@@ -290,36 +322,83 @@ class Model:
                                % (gf.path, self.eos_id, self.n_vocab))
         gc.collect()
 
-        # Allocation order: the big fixed blocks first (stream buffer, KV cache and activations),
-        # then weights, then the tokenizer's many small tables, so small blocks do not split
-        # the heap before the big ones are placed.
-        stream_buf = bytearray(self.plan["stream_buffer"]) if self.plan["stream_buffer"] else None
-        self._alloc_state()
-        resident = self.plan["resident"]
+        # Memory. The small things first (the tokenizer's tables, the norm vectors), while
+        # the largest free piece is held; then that piece is measured, held again while the
+        # plan decides the context and what is resident, and let go just before the run
+        # state (one block) takes it; then the weight matrices, which live in it or stream.
+        if not self.integer:
+            _float_kernels()
+        free = plan.free_bytes()
+        if free is not None:
+            free += self._hold_n  # what was free when the load began: the plan counts from there
+        self.tokenizer = Tokenizer(toks, merges, tt)
+        vec = self._vec_q16 if self.integer else self._vec_f
+        vecs = {}
+        for name, dims in gpt2.tensors(self.n_layer, d, self.n_ff):
+            if len(dims) == 1:
+                vecs[name] = vec(name)
+        gc.collect()
+        self._hold = None
+        block = None
+        if free is not None:
+            # the run state may use the held piece less what its allocation asks for first
+            # (its small objects may land at the start of the piece once it is let go)
+            block = max(0, plan.hold_piece(self, 1) - plan.BLOCK_SLACK)
+        self._fit(gf.path, [tensors[n] for n in matrix_names], ctx, stream, quiet, free, block)
+        p = self.plan
+        lst = plan.state_list(self.shape(), self.integer, p["stream_buffer"], [tensors[n] for n in p["resident"]])
+        self._hold = None
+        gc.collect()
+        self._alloc_state(lst)
+        lst = None
+        stream_buf = self._views.get("stream")
+        resident = p["resident"]
 
         def mat(name):
-            return Matrix(gf, tensors[name], name in resident, stream_buf)
+            return Matrix(gf, tensors[name], self._views.get("w:" + name) if name in resident else None, stream_buf)
 
         self.wte = mat("token_embd.weight")
         self.wpe = mat("position_embd.weight")
         self.head = self.wte if self.tied else mat("output.weight")
-        vec = self._vec_q16 if self.integer else self._vec_f
         self.layers = []
         for i in range(self.n_layer):
-            self.layers.append(Layer("blk.%d." % i, vec, mat))
-            gc.collect()
-        self.lnf_g = vec("output_norm.weight")
-        self.lnf_b = vec("output_norm.bias")
+            self.layers.append(Layer("blk.%d." % i, vecs.pop, mat))
+        self.lnf_g = vecs.pop("output_norm.weight")
+        self.lnf_b = vecs.pop("output_norm.bias")
         gc.collect()
-        self.tokenizer = Tokenizer(toks, merges, tt)
-        gc.collect()
+
+    def _fit(self, path, mats, ctx, stream, quiet, free, block):
+        """Plan the load: at the context asked for, else (ctx None) at the model's context or
+        the largest that fits `free` (the heap free when the load began) with the run state
+        in one `block` (the largest free piece), said in one line; refuse with the plan's
+        numbers when nothing fits."""
+        want = self.n_ctx
+        while True:
+            self.plan = plan.plan_model(self.shape(), mats, self.integer, self.n_ctx, stream=stream, free=free,
+                                        block=block)
+            p = self.plan
+            if free is None or p["peak"] + plan.HEADROOM <= free and (block is None or p["state_block"] <= block):
+                break
+            fit = plan.largest_ctx(self.shape(), mats, self.integer, free, 0, self.n_ctx, stream, block=block)
+            if ctx is not None or not fit:
+                plan.check_fits(p, path, fit, want, block)
+                break  # (only when a test switched the refusal off: the allocation decides)
+            self.n_ctx = fit
+        if self.n_ctx < want and not quiet:
+            print("nanollm: ctx=%d (of the model's %d) fits the %d KB free%s" % (
+                self.n_ctx, want, free // 1024,
+                "" if block is None or block > free // 2 else ", %d KB in one piece" % (block // 1024)))
+        self.ctx = self.n_ctx
 
     def shape(self):
         """The model's sizes as the memory plan and the board verdict take them (plan.py)."""
-        merges = self.gf.kv.get("tokenizer.ggml.merges")
+        if self.gf is not None:  # kept for after close()
+            merges = self.gf.kv.get("tokenizer.ggml.merges")
+            self._n_merges = len(merges) if merges is not None else 0
+            self._n_tensors = len(self.gf.tensors)
         return {"n_vocab": self.n_vocab, "n_embd": self.n_embd, "n_ff": self.n_ff,
                 "n_layer": self.n_layer, "n_head": self.n_head, "n_ctx": self.n_ctx,
-                "n_merges": len(merges) if merges is not None else 0, "n_tensors": len(self.gf.tensors)}
+                "n_merges": self._n_merges, "n_tensors": self._n_tensors}
 
     def _tensor(self, name, shape):
         t = self.gf.tensors.get(name)
@@ -367,14 +446,22 @@ class Model:
                 h = buf[2 * j] | (buf[2 * j + 1] << 8)
                 out[j] = _f32_to_fixed(_f16_bits_to_f32_bits(h), 16)
 
-    def _alloc_state(self):
-        # every buffer gpt2.state_buffers() names, zeroed; a list of them for per-layer ones
-        for name, _group, code, items, per_layer in gpt2.state_buffers(self.shape(), self.integer):
-            size = gpt2.ITEM_BYTES[code] * items
+    def _alloc_state(self, lst):
+        # every buffer gpt2.state_buffers() names and the stream buffer, carved from one
+        # arena (arena.py) laid out as the plan counted it; a list of views for per-layer ones
+        self.arena = Arena(lst)
+        v = self._views = self.arena.views
+        self._state_names = ()
+        for name, _group, _code, _items, per_layer in gpt2.state_buffers(self.shape(), self.integer):
+            self._state_names += (name,)
             if per_layer:
-                setattr(self, name, [_buffer(code, size) for _ in range(self.n_layer)])
+                setattr(self, name, [v["%s.%d" % (name, li)] for li in range(self.n_layer)])
             else:
-                setattr(self, name, _buffer(code, size))
+                setattr(self, name, v[name])
+        self._bufs = {}
+        for name in ("sp", "stop", "srng", "sq16"):
+            if name in v:
+                self._bufs[name] = v[name]
         if self.integer:
             self.eps_q32 = int(self.eps * 4294967296.0 + 0.5)
             self.c_isq = K.isqrt((1 << 30) // self.head_dim)  # 2**15 / sqrt(head_dim)
@@ -391,6 +478,8 @@ class Model:
         logits=False skips the final layer norm and the output matrix and returns None: for
         prompt tokens, whose logits nobody reads (the output matrix is the largest of GPT-2
         117M, a third of a token's work); the KV cache is filled all the same."""
+        if self.arena is None:
+            raise NanoLLMError("%s: the model is closed; load it again" % self.path)
         if not 0 <= pos < self.n_ctx:
             raise NanoLLMError("position %d is outside the context (0..%d)" % (pos, self.n_ctx - 1))
         if not 0 <= token < self.n_vocab:
@@ -511,8 +600,15 @@ class Model:
         from .generation import generate
         return generate(self, prompt, max_new_tokens, temperature, top_k, top_p, seed, callback)
 
+    def sampler_bufs(self):
+        """The sampler's buffers in the run state (sampling.Sampler's bufs)."""
+        if self.arena is None:
+            raise NanoLLMError("%s: the model is closed; load it again" % self.path)
+        return self._bufs
+
     def close(self):
-        self.gf.close()
+        """Close the file and free the run state (the model cannot run after this)."""
+        self._release()
 
     def info(self):
         return {"path": self.path, "mode": self.mode, "backend": backend_name(), "n_vocab": self.n_vocab,

@@ -2,7 +2,7 @@
 # big is allocated. The loader and host_tools/plan.py both use this module, so the plan a
 # user reads on the host is the check the board makes at load.
 
-from . import gpt2
+from . import arena, gpt2
 from .errors import NanoLLMError
 
 try:
@@ -23,6 +23,50 @@ RESIDENT_SHARE_NUM = 1
 RESIDENT_SHARE_DEN = 2
 
 
+# Bytes of a measured free piece not given to the run state: the small objects its
+# allocation makes first (the arena's records, the array's header) may land at its start.
+BLOCK_SLACK = 2048
+
+
+def largest_block(upto):
+    """The largest block (to 256 bytes) the heap can give now, up to `upto` bytes: found by
+    asking for blocks (MicroPython has no call that says it); the heap is as it was after."""
+    if gc is not None:
+        gc.collect()
+    lo, hi = 0, upto + 1
+    while hi - lo > 256:
+        mid = (lo + hi) // 2
+        try:
+            b = bytearray(mid)
+            b = None
+            lo = mid
+        except MemoryError:
+            hi = mid
+    return lo
+
+
+def hold_piece(owner, share=0.75):
+    """Hold `share` of the largest free piece of the heap as owner._hold; returns its size
+    (0 on CPython). The loader holds it while it reads the file's index and builds the
+    tokenizer (many small objects, which would otherwise land in it and split it), and
+    while it plans; it lets it go (owner._hold = None) just before the run state takes it.
+    The block is made and stored here, never returned: a reference left in the caller's
+    frame would keep it alive (MicroPython's collector is conservative)."""
+    owner._hold = None
+    if gc is None or not hasattr(gc, "mem_free"):
+        return 0
+    n = int(largest_block(gc.mem_free()) * share)
+    while n > 1024:
+        try:
+            owner._hold = bytearray(n)
+            return n
+        except MemoryError:
+            # a block the search made may not be collected yet (the collector is
+            # conservative: a stale pointer keeps it): ask for a little less
+            n = n * 15 // 16
+    return 0
+
+
 def free_bytes():
     """Free heap on MicroPython; None on CPython (no limit to check against)."""
     if gc is not None and hasattr(gc, "mem_free"):
@@ -36,18 +80,37 @@ def describe_free():
     return "%d bytes free" % f if f is not None else "free memory unknown"
 
 
-def state_bytes(shape, integer):
-    """Bytes of run state (KV cache, activations, logits) for a model shape."""
-    kv = act = logits = 0
-    for _name, group, code, items, per_layer in gpt2.state_buffers(shape, integer):
-        n = gpt2.ITEM_BYTES[code] * items * (shape["n_layer"] if per_layer else 1)
-        if group == "kv":
-            kv += n
-        elif group == "act":
-            act += n
+def weight_code(t):
+    """Typecode of a resident matrix's data: f32 as floats (the float path reads them so),
+    every other type as its bytes."""
+    return "f" if getattr(t, "type", None) == 0 else "B"
+
+
+def state_list(shape, integer, stream_bytes=0, resident=()):
+    """The run state as the arena lays it out: [(name, typecode, bytes)], one per buffer
+    (per-layer buffers as name.N), the stream buffer when there is one, then the weight
+    matrices kept in RAM (resident: the matrices, as "w:" + name)."""
+    out = []
+    for name, _group, code, items, per_layer in gpt2.state_buffers(shape, integer):
+        n = gpt2.ITEM_BYTES[code] * items
+        if per_layer:
+            for li in range(shape["n_layer"]):
+                out.append(("%s.%d" % (name, li), code, n))
         else:
-            logits += n
-    return kv, act, logits
+            out.append((name, code, n))
+    if stream_bytes:
+        out.append(("stream", "B", stream_bytes))
+    for t in resident:
+        out.append(("w:" + t.name, weight_code(t), t.nbytes))
+    return out
+
+
+def state_bytes(shape, integer):
+    """Bytes of run state by group: {"kv", "act", "logits", "sampler"}."""
+    out = {"kv": 0, "act": 0, "logits": 0, "sampler": 0}
+    for _name, group, code, items, per_layer in gpt2.state_buffers(shape, integer):
+        out[group] += gpt2.ITEM_BYTES[code] * items * (shape["n_layer"] if per_layer else 1)
+    return out
 
 
 def vector_bytes(shape):
@@ -59,22 +122,41 @@ def vector_bytes(shape):
     return total
 
 
-def tokenizer_bytes(shape):
-    # measured on the unix port: ~10.6 bytes per token and 9 per merge in the tokenizer's
-    # array tables, plus the file index: a 4-byte offset per vocabulary string and merge,
-    # and a few hundred bytes per tensor entry and Python object of the model
+def word_bytes():
+    """The interpreter's word: 4 on a 32-bit port, 8 on a 64-bit one (object headers scale with it)."""
+    import sys
+    return 4 if sys.maxsize < 1 << 32 else 8
+
+
+# Everything of a load that is not a buffer's own bytes: the GGUF index (a 4-byte offset per
+# vocabulary string and merge, a few hundred bytes per tensor entry), the tokenizer's
+# tables, and the headers of the objects that hold the buffers (a Matrix and its views per
+# weight, an array per vector, a view per run-state buffer, the Layer records). Fitted, per
+# word size, to gc.mem_alloc() deltas of loads (tests/mpy/measure_parts.py) of models from
+# 17 to 40 tensors and vocabularies of 320 to 512: (fixed, per vocabulary entry or merge,
+# per tensor, per layer).
+OBJECTS = {4: (2200, 9, 160, 300), 8: (8000, 13, 420, 0)}
+
+
+def objects_bytes(shape, word=None):
+    a, per_entry, per_tensor, per_layer = OBJECTS[word or word_bytes()]
     v, mg = shape["n_vocab"], shape.get("n_merges", shape["n_vocab"])
-    return 11 * v + 9 * mg + 1024 + 4 * (v + mg) + 200 * shape.get("n_tensors", 16 * shape["n_layer"]) + 2048
+    return a + per_entry * (v + mg) + per_tensor * shape.get("n_tensors", 12 * shape["n_layer"] + 4) \
+        + per_layer * shape["n_layer"]
 
 
-def plan_model(shape, matrices, integer, ctx, stream=None, free=None):
+def plan_model(shape, matrices, integer, ctx, stream=None, free=None, word=None, block=None):
     """Decide which weight matrices are resident and what the peak heap is.
 
     stream: None = keep weights in RAM while they fit `free`, True = stream every
-    matrix from the file, False = keep all in RAM.
+    matrix from the file, False = keep all in RAM. block: the largest free piece of the
+    heap when known (the run state and the resident weights are one block): with stream
+    None, weights stay resident only while that block fits it.
     """
-    kv, act, logits = state_bytes(shape, integer)
-    fixed = kv + act + logits + vector_bytes(shape) + tokenizer_bytes(shape)
+    sb = state_bytes(shape, integer)
+    kv, act, logits, samp = sb["kv"], sb["act"], sb["logits"], sb["sampler"]
+    objs = objects_bytes(shape, word)
+    fixed = kv + act + logits + samp + vector_bytes(shape) + objs
     uniq = {}
     for t in matrices:
         uniq[t.name] = t
@@ -84,11 +166,13 @@ def plan_model(shape, matrices, integer, ctx, stream=None, free=None):
         total_w += t.nbytes
     resident = []
     res_bytes = 0
-    if stream is False or (stream is None and (free is None or fixed + total_w + HEADROOM <= free)):
+    if stream is False or (stream is None and (free is None or fixed + total_w + HEADROOM <= free) and block is None):
         resident = [t.name for t in mats]
         res_bytes = total_w
     elif stream is None:
         budget = (free - fixed - HEADROOM - STREAM_BUFFER) * RESIDENT_SHARE_NUM // RESIDENT_SHARE_DEN
+        if block is not None:
+            budget = min(budget, block - max(arena.layout(state_list(shape, integer, STREAM_BUFFER)).values()))
         for t in mats:
             if res_bytes + t.nbytes <= budget:
                 resident.append(t.name)
@@ -98,24 +182,50 @@ def plan_model(shape, matrices, integer, ctx, stream=None, free=None):
     if streamed:
         buf = max(STREAM_BUFFER, max(t.row_bytes for t in streamed))
     peak = fixed + res_bytes + buf
+    blocks = arena.layout(state_list(shape, integer, buf, [t for t in mats if t.name in resident]))
     return {
-        "kv_cache": kv, "activations": act, "logits": logits, "vectors": vector_bytes(shape),
-        "tokenizer": tokenizer_bytes(shape), "weights_resident": res_bytes,
+        "state_block": max(blocks.values()),
+        "kv_cache": kv, "activations": act, "logits": logits, "sampler": samp,
+        "vectors": vector_bytes(shape), "objects": objs,
+        "weights_resident": res_bytes,
         "weights_streamed": total_w - res_bytes, "stream_buffer": buf, "peak": peak,
         "free": free, "resident": resident,
     }
 
 
-def check_fits(p, path):
+def check_fits(p, path, fit_ctx=None, ctx=None, block=None):
+    """Refuse a plan that does not fit the free heap, with its numbers: what it needs, what
+    is free, and the largest context that fits (fit_ctx, 0 for none) when the caller knows it."""
     free = p["free"]
     if free is None:
         return
     need = p["peak"] + HEADROOM
-    if need > free:
-        raise NanoLLMError(
-            "%s does not fit: it needs %d bytes (KV cache %d, activations %d, logits %d, weights in RAM %d) "
-            "but %d bytes are free; try a smaller ctx=, stream=True, or a q4_0 model"
-            % (path, need, p["kv_cache"], p["activations"], p["logits"], p["weights_resident"], free))
+    if need > free or block is not None and p["state_block"] > block:
+        raise NanoLLMError(refusal(p, path, fit_ctx, ctx, block))
+
+
+def refusal(p, path, fit_ctx=None, ctx=None, block=None):
+    """The out-of-memory message, from the plan: needs N KB, N KB free, what fits instead.
+    block: the largest free piece of the heap, when that is what is short."""
+    need = p["peak"] + HEADROOM
+    short = ""
+    if block is not None and p["state_block"] > block:
+        short = ", its run state in one piece of %d KB but the largest free piece is %d KB" % (
+            _kb(p["state_block"]), block // 1024)
+    msg = "%s does not fit: needs %d KB%s, %d KB free (KV cache %d KB, activations and logits %d KB, " \
+          "sampler %d KB, tokenizer, index and objects %d KB, norms and biases %d KB, weights in RAM %d KB, headroom %d KB)" % (
+              path, _kb(need), short, p["free"] // 1024, _kb(p["kv_cache"]), _kb(p["activations"] + p["logits"]),
+              _kb(p["sampler"]), _kb(p["objects"]), _kb(p["vectors"]), _kb(p["weights_resident"]),
+              HEADROOM // 1024)
+    if fit_ctx:
+        msg += "; ctx=%d fits" % fit_ctx
+        if ctx and fit_ctx < ctx:
+            msg += " (of %d)" % ctx
+    elif fit_ctx == 0:
+        msg += "; no context fits: free memory (load nothing else) or use a smaller model"
+    if p["weights_resident"] and not p["weights_streamed"]:
+        msg += "; stream=True keeps the weights in flash"
+    return msg
 
 
 # ------------------------------------------------------------------ a board's verdict
@@ -123,29 +233,32 @@ def check_fits(p, path):
 # `code` bytes of it at import, and nanollm.load() then sees the rest. host_tools/plan.py
 # and the browser playground both judge a model with these functions.
 
-def evaluate(shape, matrices, integer, free_heap, code, ctx=None, stream=None, file_bytes=None, fs_bytes=None):
+def evaluate(shape, matrices, integer, free_heap, code, ctx=None, stream=None, file_bytes=None, fs_bytes=None,
+             word=None, block=None):
     """Does the model fit a board? A dict with the plan, the total, the spare heap bytes,
     "heap_fits" (the heap holds it), "file_fits" (the board's filesystem holds the file) and
     "fits" (both)."""
     shape = dict(shape)
     if ctx:
         shape["n_ctx"] = ctx
-    p = plan_model(shape, matrices, integer, shape["n_ctx"], stream=stream, free=free_heap - code)
+    p = plan_model(shape, matrices, integer, shape["n_ctx"], stream=stream, free=free_heap - code, word=word,
+                   block=block)
     need = p["peak"] + HEADROOM
     total = code + need
-    heap_fits = total <= free_heap
+    # block: the largest free piece of the heap, when known: the run state is one block
+    heap_fits = total <= free_heap and (block is None or p["state_block"] <= block)
     file_fits = fs_bytes is None or file_bytes is None or file_bytes <= fs_bytes
     return {"plan": p, "ctx": shape["n_ctx"], "free": free_heap, "code": code, "need": need, "total": total,
             "spare": free_heap - total, "heap_fits": heap_fits, "file_fits": file_fits,
             "fits": heap_fits and file_fits, "file_bytes": file_bytes, "fs_bytes": fs_bytes}
 
 
-def largest_ctx(shape, matrices, integer, free_heap, code, upto, stream=None):
+def largest_ctx(shape, matrices, integer, free_heap, code, upto, stream=None, word=None, block=None):
     """The largest context <= upto that fits (0 when none does)."""
     lo, hi = 0, upto
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if evaluate(shape, matrices, integer, free_heap, code, mid, stream)["heap_fits"]:
+        if evaluate(shape, matrices, integer, free_heap, code, mid, stream, word=word, block=block)["heap_fits"]:
             lo = mid
         else:
             hi = mid - 1

@@ -22,9 +22,10 @@ class Random:
     Only additions of 30-bit numbers: no big integers on 32-bit ports.
     """
 
-    def __init__(self, seed):
+    def __init__(self, seed, state=None):
         s = seed & 0xFFFFFFFF
-        self.state = array("i", bytes(4 * 55))
+        # state: 55 ints to use (the model's run state gives them), else its own
+        self.state = array("i", bytes(4 * 55)) if state is None else state
         for i in range(55):  # fill with a splitmix-like scramble of the seed (load time only)
             s = (s * 1103515245 + 12345 + i) & 0xFFFFFFFF
             self.state[i] = (s >> 2) & _MASK30
@@ -58,7 +59,11 @@ def _fresh_seed():
 class Sampler:
     """Settings checked once; sample(logits) per token."""
 
-    def __init__(self, n_vocab, logit_scale, temperature=0.7, top_k=40, top_p=0.9, seed=None):
+    def __init__(self, n_vocab, logit_scale, temperature=0.7, top_k=40, top_p=0.9, seed=None, bufs=None):
+        """bufs: the buffers to work in, a dict with "sp", "stop", "srng" (and "sq16" for
+        float logits) of n_vocab, n_vocab, 55 (n_vocab) ints: a loaded model's run state
+        holds them (gpt2.sampler_buffers), so sampling allocates nothing the memory plan
+        did not count. None: the sampler allocates its own."""
         if not isinstance(temperature, (int, float)) or not 0 <= temperature <= 100:  # NaN fails too
             raise NanoLLMError("temperature=%r: must be between 0 and 100 (0 means greedy)" % (temperature,))
         if not isinstance(top_k, int) or top_k < 0:
@@ -74,17 +79,25 @@ class Sampler:
         self.top_p_q16 = int(top_p * 65536 + 0.5)
         if seed is None:
             seed = _fresh_seed()
-        self.rng = Random(seed)
+        self.rng = Random(seed, bufs["srng"] if bufs else None)
         # logits in Q16 units: the float path's are converted into q16 first (the kernels
         # take integers; float logits allocate on MicroPython anyway)
         self.to_q16 = None if logit_scale == 1.0 / 65536 else 65536.0 * logit_scale
-        self.q16 = array("i", bytes(4 * n_vocab)) if self.to_q16 is not None else None
+        self.q16 = None
+        if self.to_q16 is not None:
+            self.q16 = bufs["sq16"] if bufs else array("i", bytes(4 * n_vocab))
         if not self.greedy:
             # (logit diff in Q16) -> exponent in Q12, as diff >> 4 times 1024/T, >> 10
             self.inv_t_q10 = max(1, int(1024.0 / temperature + 0.5))
             self.cutoff = int(40 * 65536 * temperature)  # exp(-40) is below 2**-57: drop
-            self.p = array("i", bytes(4 * n_vocab))
-            self.top = array("i", bytes(4 * max(1, self.top_k)))
+            if bufs:
+                self.p = p = bufs["sp"]
+                self.top = bufs["stop"]
+                for i in range(n_vocab):  # the weights start at zero (an earlier run left some)
+                    p[i] = 0
+            else:
+                self.p = array("i", bytes(4 * n_vocab))
+                self.top = array("i", bytes(4 * max(1, self.top_k)))
             sh = 0
             while (n_vocab << 16) >> sh >= 1 << 30:  # keep the total below 2**30
                 sh += 1

@@ -102,7 +102,7 @@ def test_plan_matches_measured_heap():
     else:
         m = nanollm.load(p)
         pl = m.plan
-        parts = (pl["kv_cache"] + pl["activations"] + pl["logits"] + pl["vectors"] + pl["tokenizer"]
+        parts = (pl["kv_cache"] + pl["activations"] + pl["logits"] + pl["sampler"] + pl["vectors"] + pl["objects"]
                  + pl["weights_resident"] + pl["stream_buffer"])
         assert parts == pl["peak"], (parts, pl["peak"])
         _unload(m)

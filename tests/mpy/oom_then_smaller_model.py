@@ -10,7 +10,7 @@ from nanollm import plan
 
 big, small = sys.argv[1], sys.argv[2]
 real = plan.check_fits
-plan.check_fits = lambda p, path: None  # skip the plan's refusal: the allocation itself fails
+plan.check_fits = lambda *a: None  # skip the plan's refusal: the allocation itself fails
 try:
     nanollm.load(big, stream=False)
     print("LOADED")
@@ -20,8 +20,8 @@ plan.check_fits = real
 # without a reset: a model that fits loads and runs
 m = nanollm.load(small)
 print("OK", len(m.forward(0, 0)), m.generate("hi", max_new_tokens=2, temperature=0) is not None)
-# the plan's own refusal names bytes needed and free
+# the plan's own refusal at the model's context names what is needed, what is free, what fits
 try:
-    nanollm.load(big)
+    nanollm.load(big, ctx=64)
 except nanollm.NanoLLMError as e:
     print("PLAN", e)

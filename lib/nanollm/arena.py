@@ -1,0 +1,116 @@
+# The run state in one piece: every buffer a loaded model writes while it runs (KV cache,
+# activations, logits, the sampler's buffers, the stream buffer) carved out of one array
+# allocated at load, so the memory plan counts exactly what is taken, a heap the plan
+# accepts is asked for one block while it is still whole (before the tokenizer's many small
+# tables), and dropping the model returns it all at once.
+#
+# The block is an array of the state's main item type ('i' on the integer path, 'f' on the
+# float path): views of that type are memoryview slices, whose typecode the C kernels check.
+# Byte buffers come from the same block: on MicroPython through uctypes.bytearray_at (a
+# memoryview cannot change its item type there), on CPython through memoryview.cast. A
+# group of another item type (the int16 matmul input; the sampler's ints on the float path)
+# gets one array of its own. A MicroPython without uctypes gives the bytes their own
+# bytearray: the same bytes in two blocks.
+
+try:
+    from array import array
+except ImportError:  # pragma: no cover
+    from uarray import array
+
+try:
+    import uctypes
+except ImportError:
+    uctypes = None
+
+ITEM_BYTES = {"b": 1, "B": 1, "h": 2, "i": 4, "f": 4}
+_CPYTHON = hasattr(memoryview, "cast")
+
+
+def _round4(n):
+    return (n + 3) & ~3
+
+
+def layout(buffers):
+    """buffers: [(name, typecode, bytes)] -> {typecode of a block: bytes}, the blocks to
+    allocate. Each buffer is rounded up to 4 bytes so every view stays aligned."""
+    return _plan(buffers)[0]
+
+
+def _plan(buffers):
+    """(blocks, into): the blocks' sizes by typecode, and the block each typecode goes into."""
+    groups = {}
+    for _name, code, n in buffers:
+        code = "B" if code == "b" else code
+        groups[code] = groups.get(code, 0) + _round4(n)
+    host = _host(groups)
+    blocks = {}
+    into = {}
+    for code in groups:
+        into[code] = host if code == "B" and host is not None and (_CPYTHON or uctypes is not None) else code
+        blocks[into[code]] = blocks.get(into[code], 0) + groups[code]
+    return blocks, into
+
+
+def _host(groups):
+    """The item type of the main block: the largest group that is not bytes."""
+    best = None
+    for code in groups:
+        if code != "B" and (best is None or groups[code] > groups[best]):
+            best = code
+    return best
+
+
+def block_bytes(buffers):
+    """Bytes the blocks take (the arrays' items; object headers are counted by the plan)."""
+    total = 0
+    for n in layout(buffers).values():
+        total += n
+    return total
+
+
+def _zeros(code, n):
+    """A zeroed block of n bytes. On MicroPython array(code, bytes(n)) would take 2n at
+    once (the bytes, then their copy): an array built from a range is allocated at its
+    final size and filled in place, then cleared."""
+    if code == "B":
+        return bytearray(n)
+    if _CPYTHON:
+        return array(code, bytes(n))
+    a = array(code, range(n // ITEM_BYTES[code]))
+    for i in range(len(a)):
+        a[i] = 0
+    return a
+
+
+class Arena:
+    """The blocks, and a view per buffer by name (arena.views[name])."""
+
+    def __init__(self, buffers):
+        self.blocks = {}
+        sizes, into = _plan(buffers)
+        for code in sorted(sizes, key=lambda c: -sizes[c]):  # the big block while the heap is whole
+            self.blocks[code] = _zeros(code, sizes[code])
+        self.views = {}
+        offs = {}
+        for name, code, n in buffers:
+            code = "B" if code == "b" else code
+            blk = into[code]
+            off = offs.get(blk, 0)
+            offs[blk] = off + _round4(n)
+            if offs[blk] > sizes[blk]:  # pragma: no cover  (a layout bug would corrupt the heap)
+                raise ValueError("arena: %s does not fit its block" % name)
+            self.views[name] = self._view(blk, code, off, n)
+
+    def _view(self, into, code, off, n):
+        blk = self.blocks[into]
+        if into == code:
+            size = ITEM_BYTES[code]
+            return memoryview(blk)[off // size:(off + n) // size]
+        # bytes carved from a block of another item type
+        if _CPYTHON:
+            return memoryview(blk).cast("B")[off:off + n]
+        return uctypes.bytearray_at(uctypes.addressof(blk) + off, n)
+
+    def release(self):
+        self.views = None
+        self.blocks = None
