@@ -12,8 +12,15 @@ from array import array
 import pytest
 
 from testutil import run_micropython_file  # (importing testutil puts lib/ on sys.path)
-from nanollm import sampling
+from nanollm import kernels_py, sampling
 from nanollm.errors import NanoLLMError
+
+
+def weight(s, diff):
+    """A candidate's weight for a logit gap (Q16): what weights_q gives it."""
+    if diff >= s.cutoff:
+        return 0
+    return kernels_py.exp_neg_q12(((diff >> 4) * s.inv_t_q10) >> 10) >> s.p_shift
 
 
 def plain_sample(s, logits):
@@ -29,7 +36,7 @@ def plain_sample(s, logits):
         cand = set(order[:s.top_k])
     else:
         cand = set(range(n))
-    p = [s._weight(q[best] - q[i]) if i in cand else 0 for i in range(n)]
+    p = [weight(s, q[best] - q[i]) if i in cand else 0 for i in range(n)]
     total = sum(p)
     if s.top_p_q16 < 65536:
         want = (total >> 16) * s.top_p_q16 + (((total & 65535) * s.top_p_q16) >> 16)
@@ -99,12 +106,12 @@ def test_sampling_allocates_nothing_on_micropython():
 def test_weights_never_rise_as_the_logit_gap_grows():
     # Sampler._top_p_sorted relies on it: candidates in falling logit order have weights
     # that do not rise. Checked over the whole domain of the exp table.
-    prev = sampling._exp_neg_q12(0)
+    prev = kernels_py.exp_neg_q12(0)
     assert prev == 65536
     for u in range(1, 40 * 4096 + 1):
-        v = sampling._exp_neg_q12(u)
+        v = kernels_py.exp_neg_q12(u)
         assert v <= prev, u
         prev = v
     s = sampling.Sampler(50000, 1 / 65536, 0.7, 40, 0.9, 1)
-    ws = [s._weight(d) for d in range(0, s.cutoff + 5000, 37)]
+    ws = [weight(s, d) for d in range(0, s.cutoff + 5000, 37)]
     assert all(a >= b for a, b in zip(ws, ws[1:])) and ws[-1] == 0

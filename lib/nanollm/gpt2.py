@@ -61,8 +61,8 @@ def state_buffers(shape, integer):
     """The run state allocated at load: [(name, group, typecode, items, per_layer)].
 
     group is "kv" (the cache), "act" (activations and scratch), "logits" or "sampler" (the
-    sampler's weights, its top-k list as long as the vocabulary since top_k may be, its
-    generator's state; on the float path the logits in Q16 too). per_layer: one buffer per
+    sampler's weights, its top-k list and the candidates' logits, as long as the vocabulary
+    since top_k may be, its generator's state; on the float path the logits in Q16 too). per_layer: one buffer per
     layer (a list of n_layer), else one. shape: n_embd, n_ff, n_layer, n_head, n_ctx, n_vocab.
     """
     d, ff = shape["n_embd"], shape["n_ff"]
@@ -102,7 +102,7 @@ RNG_WORDS = 55
 
 
 def sampler_buffers(V, float_logits):
-    out = (("sp", "sampler", "i", V, False), ("stop", "sampler", "i", V, False),
+    out = (("sp", "sampler", "i", V, False), ("stop", "sampler", "i", V, False), ("sw", "sampler", "i", V, False),
            ("srng", "sampler", "i", RNG_WORDS, False))
     if float_logits:
         out += (("sq16", "sampler", "i", V, False),)

@@ -3,9 +3,6 @@
 # Python elsewhere. All three compute the same numbers (see kernels_py.py). These are the
 # integer path's kernels; the float path's are plain Python only (kernels_float.py).
 
-from . import kernels_py
-
-
 class _Kernels:
     pass
 
@@ -13,11 +10,17 @@ class _Kernels:
 K = _Kernels()
 _backend = "python"
 _why = ""
+_kernels_py = None
 
 
-def _install(mod, names):
-    for n in names:
-        setattr(K, n, getattr(mod, n))
+def _plain():
+    # the plain Python kernels, imported only when a kernel has no faster form here: with the
+    # native module or viper providing every kernel, their ~12 KB of code stay out of RAM
+    global _kernels_py
+    if _kernels_py is None:
+        from . import kernels_py
+        _kernels_py = kernels_py
+    return _kernels_py
 
 
 # The integer kernels, by name: every backend provides these (viper and native say which
@@ -26,8 +29,6 @@ KERNEL_NAMES = ("to_x16", "matvec_q8_0", "matvec_q4_0", "matvec_q4_1", "matvec_q
                 "layernorm_q", "gelu_q", "kv_store", "attend_head",
                 # the sampler's scans over the vocabulary (sampling.py)
                 "argmax_q", "top_k_q", "weights_q", "top_p_q", "draw_q")
-
-_install(kernels_py, KERNEL_NAMES)
 
 # The native module: built into the firmware, or a nanollm_native.mpy on sys.path or
 # beside this package. A .mpy for another architecture or MicroPython version fails to
@@ -107,11 +108,17 @@ def _load_viper():
 
 
 def _select(name):
-    _install(kernels_py, KERNEL_NAMES)
-    if name in ("viper", "native") and _viper is not None:
-        _install(_viper, _viper.PROVIDES)
+    # each kernel from the fastest backend up to `name` that has it: native, viper, plain
+    have = {}
     if name == "native":
-        _install(_native, _native.PROVIDES)
+        for n in _native.PROVIDES:
+            have[n] = _native
+    if name in ("viper", "native") and _viper is not None:
+        for n in _viper.PROVIDES:
+            if n not in have:
+                have[n] = _viper
+    for n in KERNEL_NAMES:
+        setattr(K, n, getattr(have[n] if n in have else _plain(), n))
     K.matvec_q = {8: K.matvec_q8_0, 2: K.matvec_q4_0, 3: K.matvec_q4_1, 12: K.matvec_q4_K}
 
 

@@ -15,7 +15,7 @@ from . import tables
 
 PROVIDES = ("to_x16", "matvec_q8_0", "matvec_q4_0", "matvec_q4_1", "matvec_q4_K", "add_q", "layernorm_q",
             "gelu_q", "kv_store", "attend_head", "dequant_row_q",
-            "argmax_q", "top_k_q", "weights_q", "top_p_q", "draw_q")
+            "argmax_q", "top_k_q", "weights_q", "top_p_q", "draw_q", "isqrt")
 
 _EXP2 = tables.EXP2
 _GELU = tables.GELU
@@ -606,6 +606,11 @@ def _isqrt(v: int) -> int:
             r >>= 1
         bit >>= 2
     return r
+
+
+def isqrt(v):
+    """floor(sqrt(v)) for 0 <= v < 2**30 (kernels_py.isqrt)."""
+    return _isqrt(v)
 
 
 @micropython.viper

@@ -163,6 +163,10 @@ class Layer:
         self.ffn_down_b = vec(prefix + "ffn_down.bias")
 
 
+# Shares of the largest free piece held while a load makes its small objects (Model).
+HOLD_SHARES = (0.75, 0.5, 0)
+
+
 class Model:
     # What the last generate() did (generation.py says more): why it stopped ("eos",
     # "max_new_tokens", "context_full", "interrupted"), its text (kept when Ctrl-C
@@ -188,15 +192,16 @@ class Model:
         gc.collect()
         # the largest free piece is held while the index is read, for the run state (plan.hold_piece)
         self.path = path
-        for hold in (True, False):
-            self._hold_n = plan.hold_piece(self) if hold else 0
+        # The small objects (the index, the tokenizer, the norm vectors) are made while the
+        # largest free piece is held, so they land elsewhere; when they need part of it, the
+        # load starts again holding less of it.
+        for share in HOLD_SHARES:
+            self._hold_n = plan.hold_piece(self, share) if share else 0
             try:
                 self._open_and_load(mode, ctx, stream, quiet)
                 return
             except MemoryError:
-                if hold and getattr(self, "plan", None) is None:
-                    # the index or the tokenizer needed the piece held for the run state:
-                    # again without holding it
+                if share and getattr(self, "plan", None) is None:
                     self._release()
                     gc.collect()
                     continue
@@ -209,13 +214,11 @@ class Model:
         self.plan = None
         try:
             self.gf = GGUFFile(self.path)
-        except MemoryError:
-            if self._hold is not None:
-                raise
-            self._release()
-            gc.collect()
-            raise NanoLLMError("out of memory while reading the index of %s (%s); free memory first, "
-                               "e.g. load nothing else" % (self.path, plan.describe_free()))
+        except NanoLLMError as e:
+            # the index reader says "out of memory" itself; while a piece is held, try again
+            if self._hold is not None and "out of memory" in str(e):
+                raise MemoryError
+            raise
         self._load(self.gf, mode, ctx, stream, quiet)
 
     def _out_of_memory(self):
@@ -459,7 +462,7 @@ class Model:
             else:
                 setattr(self, name, v[name])
         self._bufs = {}
-        for name in ("sp", "stop", "srng", "sq16"):
+        for name in ("sp", "stop", "sw", "srng", "sq16"):
             if name in v:
                 self._bufs[name] = v[name]
         if self.integer:

@@ -31,18 +31,28 @@ BLOCK_SLACK = 2048
 def largest_block(upto):
     """The largest block (to 256 bytes) the heap can give now, up to `upto` bytes: found by
     asking for blocks (MicroPython has no call that says it); the heap is as it was after."""
-    if gc is not None:
-        gc.collect()
     lo, hi = 0, upto + 1
     while hi - lo > 256:
         mid = (lo + hi) // 2
-        try:
-            b = bytearray(mid)
-            b = None
+        # collected before each try: the last try's block is garbage, and a collection made
+        # by a failing allocation deep in C can find a stale pointer to it and keep it
+        if gc is not None:
+            gc.collect()
+        if _fits(mid):
             lo = mid
-        except MemoryError:
+        else:
             hi = mid
+    if gc is not None:
+        gc.collect()
     return lo
+
+
+def _fits(n):
+    try:
+        bytearray(n)
+        return True
+    except MemoryError:
+        return False
 
 
 def hold_piece(owner, share=0.75):
@@ -58,6 +68,7 @@ def hold_piece(owner, share=0.75):
     n = int(largest_block(gc.mem_free()) * share)
     while n > 1024:
         try:
+            gc.collect()
             owner._hold = bytearray(n)
             return n
         except MemoryError:

@@ -6,7 +6,6 @@
 
 from .errors import NanoLLMError
 from .kernels import K
-from .kernels_py import exp_neg_q12 as _exp_neg_q12
 
 try:
     from array import array
@@ -60,8 +59,8 @@ class Sampler:
     """Settings checked once; sample(logits) per token."""
 
     def __init__(self, n_vocab, logit_scale, temperature=0.7, top_k=40, top_p=0.9, seed=None, bufs=None):
-        """bufs: the buffers to work in, a dict with "sp", "stop", "srng" (and "sq16" for
-        float logits) of n_vocab, n_vocab, 55 (n_vocab) ints: a loaded model's run state
+        """bufs: the buffers to work in, a dict with "sp", "stop", "sw", "srng" (and "sq16"
+        for float logits) of n_vocab, n_vocab, n_vocab, 55 (n_vocab) ints: a loaded model's run state
         holds them (gpt2.sampler_buffers), so sampling allocates nothing the memory plan
         did not count. None: the sampler allocates its own."""
         if not isinstance(temperature, (int, float)) or not 0 <= temperature <= 100:  # NaN fails too
@@ -93,11 +92,13 @@ class Sampler:
             if bufs:
                 self.p = p = bufs["sp"]
                 self.top = bufs["stop"]
+                self.sw = bufs["sw"]
                 for i in range(n_vocab):  # the weights start at zero (an earlier run left some)
                     p[i] = 0
             else:
                 self.p = array("i", bytes(4 * n_vocab))
                 self.top = array("i", bytes(4 * max(1, self.top_k)))
+                self.sw = array("i", bytes(4 * max(1, self.top_k)))
             sh = 0
             while (n_vocab << 16) >> sh >= 1 << 30:  # keep the total below 2**30
                 sh += 1
@@ -137,13 +138,13 @@ class Sampler:
         cnt = K.top_k_q(lg, n, k, top)
         self._cnt = cnt
         best = top[0]
-        bv = lg[best]
-        total = 0
+        # the candidates' weights by the weights kernel, on their logits gathered in sw
+        sw = self.sw
         for c in range(cnt):
-            i = top[c]
-            w = self._weight(bv - lg[i])
-            p[i] = w
-            total += w
+            sw[c] = lg[top[c]]
+        total = K.weights_q(sw, cnt, lg[best], self.inv_t_q10, self.cutoff, self.p_shift, sw)
+        for c in range(cnt):
+            p[top[c]] = sw[c]
         return self._draw(p, n, k, cnt, total, best)
 
     def _draw(self, p, n, k, cnt, total, best):
@@ -180,8 +181,3 @@ class Sampler:
         for j in range(c, cnt):
             p[top[j]] = 0
         return acc
-
-    def _weight(self, diff):
-        if diff >= self.cutoff:
-            return 0
-        return _exp_neg_q12(((diff >> 4) * self.inv_t_q10) >> 10) >> self.p_shift

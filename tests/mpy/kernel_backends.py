@@ -197,6 +197,10 @@ for n, amp, tie in ((9, 1 << 20, 1), (700, 30 << 16, 1), (700, 4, 65536), (300, 
         return out
     add("sampler_%d_%d_%d" % (n, amp, tie), sc)
 
+# isqrt over its domain's edges and a spread of values (the loader takes 2**15 / sqrt(head_dim) from it)
+ISQRT_IN = [0, 1, 2, 3, 4, 15, 16, 17, 1 << 28, (1 << 30) - 1] + [(rnd() << 7 | rnd() & 127) for _ in range(200)]
+add("isqrt", lambda K: [K.isqrt(v) for v in ISQRT_IN])
+
 # every case on every backend; plain Python is the reference
 # every case on every backend; plain Python is the reference
 print("AVAILABLE", " ".join(kernels.available()))
