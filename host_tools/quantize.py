@@ -13,7 +13,8 @@ f32, and a matrix whose rows are not a multiple of 32 stays f32. q4_K stores sup
 llama.cpp picks q5_0, which nanollm does not run), and the table says so for that tensor.
 The quantizers are our own numpy ones (nanollm_host/quants.py, quants_k.py), byte-identical
 to ggml's reference quantizers. An input that is already quantized is dequantized to f32
-first, so its rounding errors carry over; inputs may hold any of the types above and
+first, so its rounding errors carry over (a tensor already stored as TYPE, or as the
+fallback where it applies, is copied unchanged); inputs may hold any of the types above and
 llama.cpp's q2_K, q3_K, q5_K, q6_K, q5_0 and q5_1 (read with the gguf package's dequantizers).
 Prints a table of the tensors and the sizes before and after.
 """
@@ -30,7 +31,7 @@ def print_table(rows, size_in, size_out, log=print):
     ws = max(len("x".join(str(d) for d in r["shape"])) for r in rows)
     log("%-*s  %-*s  %-13s  %10s  %10s" % (wn, "tensor", ws, "shape", "type", "bytes in", "bytes out"))
     for r in rows:
-        note = ""
+        note = "  (copied as stored)" if r.get("kept") else ""
         if r["note"]:
             kept = "kept f32" if r["type"] == "f32" else "stored as %s" % r["type"]
             note = "  (%s: %s)" % (kept, r["note"])

@@ -304,6 +304,10 @@ def test_llamacpp_q4_k_m_file_converts_and_runs(driver, widened_files, tmp_path)
     r = subprocess.run([sys.executable, os.path.join(ROOT, "host_tools", "quantize.py"), km, out] + cmd[4:],
                        capture_output=True, text=True, timeout=1800)
     assert r.returncode == 0, r.stderr
+    a, b = gm.load_gguf(km, dequantize=False), gm.load_gguf(out, dequantize=False)
+    kept = [n for n, t in a.types.items() if t == "q4_K"]
+    assert kept and all(np.array_equal(np.asarray(a.tensors[n]), np.asarray(b.tensors[n])) for n in kept)
+    assert set(b.types.values()) <= {"f32", "q4_K", "q8_0"}
     ids = prompt_ids(out)[:40]
     ours_q, _, _ = ours_run(out, ids, 0)
     ours_32, _, _ = ours_run(widened_files["f32"], ids, 0)

@@ -463,3 +463,17 @@ def test_native_module_model_equals_cpython_and_allocates_nothing(wide, native_d
     assert [[int(v) for v in ln.split()] for ln in lines[1:]] == want
     out = run_micropython_file("heap_lock_decode.py", [wide["q4_K"], "stream"], path=[native_dir])
     assert out.split()[:2] == ["OK", "native"], out
+
+
+def test_tensors_already_of_the_type_are_copied(wide, tmp_path):
+    """Re-storing a q4_K file as q4_K copies its blocks (no second rounding), and says so."""
+    out = tmp_path / "again.gguf"
+    r = run_tool("quantize.py", wide["q4_K"], out, "q4_K")
+    assert r.returncode == 0, r.stderr
+    assert "copied as they are" in r.stdout
+    assert "(copied as stored)" in next(ln for ln in r.stdout.splitlines() if ln.startswith("blk.0.ffn_up.weight"))
+    a = gm.load_gguf(wide["q4_K"], dequantize=False)
+    b = gm.load_gguf(str(out), dequantize=False)
+    for n, t in a.types.items():
+        assert b.types[n] == t
+        assert np.array_equal(np.asarray(a.tensors[n]), np.asarray(b.tensors[n])), n

@@ -506,7 +506,7 @@ def encode_tensor(arr, qtype):
 
 
 def write_gguf(path, hp, tensors, vocab, outtype="f32", alignment=DEFAULT_ALIGNMENT, source_types=None,
-               fallback=DEFAULT_FALLBACK):
+               fallback=DEFAULT_FALLBACK, stored=None):
     """Write a GGUF v3 file atomically. Returns a list of rows
     {name, shape, type_in, type, nbytes, nbytes_in, note} describing every tensor."""
     import gguf
@@ -552,10 +552,16 @@ def write_gguf(path, hp, tensors, vocab, outtype="f32", alignment=DEFAULT_ALIGNM
     for n in names:
         arr = tensors[n]
         qtype, note = choose_type(n, arr, outtype, fallback)
-        data, raw_dtype = encode_tensor(arr, qtype)
+        kept = stored is not None and n in stored and stored[n][0] == qtype and qtype in QUANTIZED
+        if kept:  # already stored as qtype: its blocks are copied, not rounded a second time
+            from gguf import GGMLQuantizationType
+            data = np.ascontiguousarray(stored[n][1], dtype=np.uint8).reshape(arr.shape[0], -1)
+            raw_dtype = GGMLQuantizationType[qtype.upper()]
+        else:
+            data, raw_dtype = encode_tensor(arr, qtype)
         w.add_tensor(n, data, raw_dtype=raw_dtype)
         rows.append({"name": n, "shape": tuple(arr.shape), "type": qtype, "nbytes": int(data.nbytes),
-                     "type_in": (source_types or {}).get(n, "f32"),
+                     "type_in": (source_types or {}).get(n, "f32"), "kept": kept,
                      "nbytes_in": int(arr.size * 4), "note": note})
 
     with atomic_output(path) as tmp:
@@ -702,12 +708,16 @@ def quantize_file(inp, out, qtype, log=print, fallback=DEFAULT_FALLBACK):
     qtype = parse_outtype(qtype)
     fallback = parse_outtype(fallback)
     model = load_gguf(inp)
-    lossy = sorted({t for t in model.types.values() if t != "f32"})
+    raw = load_gguf(inp, dequantize=False)
+    stored = {n: (t, raw.tensors[n]) for n, t in model.types.items() if t in QUANTIZED}
+    lossy = sorted({t for t in model.types.values() if t not in ("f32", qtype)})
     if lossy:
         log("note: %s holds %s tensors; they are dequantized to f32 before re-storing as %s"
             % (inp, "/".join(lossy), qtype))
+    if qtype in QUANTIZED and qtype in model.types.values():
+        log("note: %s tensors of %s are copied as they are" % (qtype, inp))
     rows = write_gguf(out, model.hparams, model.tensors, model.vocab, qtype,
-                      alignment=model.alignment, source_types=model.types, fallback=fallback)
+                      alignment=model.alignment, source_types=model.types, fallback=fallback, stored=stored)
     for r in rows:
         r["nbytes_in"] = model.nbytes[r["name"]]
     return rows
