@@ -41,7 +41,7 @@ def test_port_has_the_module_built_in():
     machine, backend, provides = out.strip().splitlines()
     assert "Emscripten" in machine
     assert backend == "native ''"
-    assert len(provides.split()) == 16 and "matvec_q8_0" in provides.split()
+    assert len(provides.split()) == 17 and "matvec_q4_K" in provides.split()
 
 
 def test_kernels_match_plain_python_and_bad_arguments_raise():
@@ -53,7 +53,7 @@ def test_kernels_match_plain_python_and_bad_arguments_raise():
             results[p[1]] = (int(p[2]), int(p[3]))
         elif p and p[0] == "BADARGS":
             results["badargs"] = (int(p[1]), int(p[2]))
-    assert len(results) == 17, out  # 16 kernels and the bad-argument cases
+    assert len(results) == 18, out  # 17 kernels and the bad-argument cases
     for name, (n, fails) in results.items():
         assert n > 0 and fails == 0, (name, out[-3000:])
 
