@@ -90,21 +90,47 @@ _viper = None
 _viper_tried = False
 
 
+# Set when the package lacks usable viper kernels that this MicroPython could run: said
+# in one printed line at import, as the plain kernels are 40-135x slower.
+_miscompiled = False
+
+
 def _load_viper():
-    global _viper, _viper_tried, _why
+    global _viper, _viper_tried, _why, _miscompiled
     if not _viper_tried:
         _viper_tried = True
+        import sys
+        micro = sys.implementation.name == "micropython"
         try:
             from . import kernels_viper
             _viper = kernels_viper
-        except ImportError as e:  # CPython, or a MicroPython port without the native emitter
+        except ImportError as e:  # CPython, or the module is not there
             if not _why:
                 _why = str(e)
+            if micro and "kernels_viper" in str(e):
+                # a package compiled to .mpy without it (mpy-cross refuses viper without -march)
+                _why = "nanollm/kernels_viper is missing: compile it with mpy-cross -march=%s (make dist does)" \
+                    % _here_arch()
+                _miscompiled = True
         except Exception as e:  # e.g. viper present but this port cannot compile a kernel
             _why = "viper kernels unavailable: %s" % e
             if "decorator" in str(e):  # SyntaxError: the port has no native code emitter
                 _why = "no viper on this port (it has no native code emitter, e.g. WebAssembly)"
+            elif micro and ("mpy" in str(e) or "arch" in str(e)):
+                # ValueError: incompatible .mpy arch / file: compiled for another board
+                _why = "kernels_viper.mpy was refused (%s): compile it with mpy-cross -march=%s (make dist does)" \
+                    % (e, _here_arch())
+                _miscompiled = True
     return _viper
+
+
+def _here_arch():
+    import sys
+    try:
+        a = (sys.implementation._mpy >> 10) & 15
+    except AttributeError:
+        return "ARCH"
+    return _ARCHS[a] if 0 < a < len(_ARCHS) else "ARCH"
 
 
 def _select(name):
@@ -134,6 +160,8 @@ elif _backend == "python" and _native is None and not _why.startswith("native"):
     # say both reasons: the C kernels are absent as well as viper
     _why = "no nanollm_native module" + ("; " + _why if _why else "")
 _select(_backend)
+if _miscompiled and _backend == "python":
+    print("nanollm: plain Python kernels (40-135x slower than viper): " + _why)
 
 
 def backend_name():
