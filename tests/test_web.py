@@ -161,7 +161,7 @@ def test_kernel_cases_pass_in_the_browser(browser_run):
     r = out["steps"]["scripts"]["native_cases"]
     assert "error" not in r, r
     res = [ln.split() for ln in r["lines"] if ln.startswith(("RESULT", "BADARGS"))]
-    assert len(res) == 17, r["lines"][-20:]  # 16 kernels and the bad-argument cases
+    assert len(res) == 18, r["lines"][-20:]  # 17 kernels and the bad-argument cases
     for p in res:
         n, fails = (int(p[2]), int(p[3])) if p[0] == "RESULT" else (int(p[1]), int(p[2]))
         assert n > 0 and fails == 0, (p, r["lines"][-20:])
