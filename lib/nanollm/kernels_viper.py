@@ -366,19 +366,24 @@ def matvec_q4_K(w: ptr8, n_rows: int, n_cols: int, x: ptr16, shx: int, out: ptr3
                     sc = (c & 15) | ((int(w[p + j]) >> 6) << 4)
                     mn = (c >> 4) | ((int(w[p + 4 + j]) >> 6) << 4)
                 q = p + 16 + 32 * (j >> 1)
-                sh = 4 * (j & 1)
                 xa = (b << 8) + 32 * j
                 s = 0
                 t = 0
                 i = 0
-                while i < 32:
-                    a = (int(x[xa + i]) ^ 0x8000) - 0x8000
-                    s += ((int(w[q + i]) >> sh) & 15) * a
-                    t += a
-                    a = (int(x[xa + i + 1]) ^ 0x8000) - 0x8000
-                    s += ((int(w[q + i + 1]) >> sh) & 15) * a
-                    t += a
-                    i += 2
+                if j & 1:  # high nibbles
+                    while i < 32:
+                        a = (int(x[xa + i]) ^ 0x8000) - 0x8000
+                        c = (int(x[xa + i + 1]) ^ 0x8000) - 0x8000
+                        s += (int(w[q + i]) >> 4) * a + (int(w[q + i + 1]) >> 4) * c
+                        t += a + c
+                        i += 2
+                else:
+                    while i < 32:
+                        a = (int(x[xa + i]) ^ 0x8000) - 0x8000
+                        c = (int(x[xa + i + 1]) ^ 0x8000) - 0x8000
+                        s += (int(w[q + i]) & 15) * a + (int(w[q + i + 1]) & 15) * c
+                        t += a + c
+                        i += 2
                 sd += sc * s
                 sm += mn * t
                 j += 1
