@@ -307,7 +307,7 @@ def test_other_k_quants_are_refused_with_the_command_then_converted(wide, tmp_pa
         if t.name == "blk.0.ffn_down.weight":
             blocks = rng.integers(0, 256, size=(256, 4, 210), dtype=np.uint8)
             blocks[..., 192:208] = rng.integers(-20, 20, size=(256, 4, 16)).astype(np.int8).view(np.uint8)
-            blocks[..., 208:210] = np.array([0x0400], dtype="<u2").view(np.uint8)  # d = 2**-14 * ...
+            blocks[..., 208:210] = np.array([0x0400], dtype="<u2").view(np.uint8)  # d = 2**-14
             w.add_tensor(t.name, blocks.reshape(256, 840), raw_dtype=gguf.GGMLQuantizationType.Q6_K)
         else:
             w.add_tensor(t.name, data)
