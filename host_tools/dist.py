@@ -45,19 +45,21 @@ def compile_package(arch, dest, exe):
             raise DistError("mpy-cross -march=%s refused %s: %s" % (arch, rel(src), r.stderr.strip().splitlines()[-1]))
 
 
-def make_dist(arch, out, model=True):
-    """Write out/arch (through a temporary folder renamed on success); returns its path."""
+def make_dist(arch, out, model=True, native=True, name=None):
+    """Write out/NAME (default: arch) through a temporary folder renamed on success; returns
+    (its path, whether it holds the native module). native=False leaves the module out
+    (viper only, as a board without one runs)."""
     if arch not in ARCHS:
         raise DistError("unknown architecture %r: use %s" % (arch, ", ".join(ARCHS)))
     exe = tools.mpy_cross()
-    final = os.path.join(out, arch)
+    final = os.path.join(out, name or arch)
     os.makedirs(out, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".%s-" % arch, dir=out)
     try:
         compile_package(arch, os.path.join(tmp, "lib", "nanollm"), exe)
         if model:
             shutil.copy(DEFAULT_MODEL, os.path.join(tmp, "lib", "nanollm", "model.gguf"))
-        nat = native_module(arch)
+        nat = native_module(arch) if native else None
         if nat:
             shutil.copy(nat, os.path.join(tmp, "lib", "nanollm_native.mpy"))
         with open(os.path.join(tmp, "INSTALL.txt"), "w") as f:

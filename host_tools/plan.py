@@ -142,8 +142,11 @@ def measure_code_unix():
 def code_bytes(board, kind):
     """(bytes, where the figure comes from) for the runtime's code on this board."""
     fig = board.get("runtime_code_bytes") or {}
+    label = ".mpy with the native module" if kind == "native" else "." + kind
     if kind in fig:
-        return fig[kind], ".%s, board profile figure" % kind
+        return fig[kind], "%s, board profile figure" % label
+    if kind == "native":
+        raise PlanError("no figure for the runtime's code with the native module on %s" % board["name"])
     m = measure_code_unix()
     if m is None:
         raise PlanError("no figure for the runtime's code on %s and no unix micropython to measure it" % board["name"])
@@ -234,8 +237,9 @@ def main(argv=None):
     ap.add_argument("--board", default="rp2040", help="board profile (%s) or 'all' (default rp2040)"
                     % ", ".join(board_names()))
     ap.add_argument("--ctx", type=int, help="context length to allocate (default: the model's)")
-    ap.add_argument("--code", choices=["py", "mpy"], default="mpy",
-                    help="runtime installed as .py or as .mpy from mpy-cross (default mpy)")
+    ap.add_argument("--code", choices=["py", "mpy", "native"], default="mpy",
+                    help="runtime installed as .py, as .mpy from mpy-cross (viper kernels), or as .mpy with "
+                    "the board's native module (default mpy)")
     ap.add_argument("--stream", choices=["auto", "all", "none"], default="auto",
                     help="weights: streamed when they do not fit (auto), always, or never")
     ap.add_argument("--json", action="store_true", help="print the result as JSON")

@@ -70,10 +70,25 @@ def model_file(args):
     return model
 
 
-def preload_files(args):
-    """Models written straight into the emulated board's flash (qemu only)."""
+def dist_files(folder):
+    """(local, remote) for every file of a make dist folder's lib/ tree (host_tools/dist.py)."""
     out = []
-    if not args.no_model:
+    base = os.path.join(folder, "lib")
+    if not os.path.isdir(base):
+        raise DevtestError("%s has no lib/ folder: not a make dist folder" % folder)
+    for d, _, names in sorted(os.walk(base)):
+        for n in sorted(names):
+            p = os.path.join(d, n)
+            out.append((p, os.path.relpath(p, folder).replace(os.sep, "/")))
+    return out
+
+
+def preload_files(args):
+    """Models (and an --install folder) written straight into the emulated board's flash (qemu only)."""
+    out = []
+    if args.install:
+        out += dist_files(args.install)
+    if not args.no_model and not args.install:
         out.append((model_file(args), "lib/nanollm/model.gguf"))
     if not args.no_big_model:
         out.append((args.big_model or big_model(n_layer=args.big_layers, n_ff=args.big_ff), "big.gguf"))
@@ -98,11 +113,16 @@ def plan_copies(args, arch, board, frozen=False, builtin_native=False):
     fmt = args.format
     if fmt == "auto":
         fmt = "py" if arch in ("x64", "x86", None) else "mpy"
-    files = [] if frozen else runtime_files(fmt, arch)
-    if frozen:
-        fmt = "frozen"
-    nat = native_module(arch) if arch and not args.no_native and not builtin_native else None
-    if nat:
+    if args.install:  # a make dist folder, as a user copies it: runtime, native module, model
+        files = dist_files(args.install)
+        nat = any(r == "lib/nanollm_native.mpy" for _, r in files) or None
+        fmt = "mpy from %s" % os.path.basename(os.path.normpath(args.install))
+    else:
+        files = [] if frozen else runtime_files(fmt, arch)
+        if frozen:
+            fmt = "frozen"
+        nat = native_module(arch) if arch and not args.no_native and not builtin_native else None
+    if nat and not args.install:
         files.append((nat, "lib/nanollm/nanollm_native.mpy"))
     tests_dir = args.tests
     mods = test_modules(tests_dir)
@@ -110,7 +130,7 @@ def plan_copies(args, arch, board, frozen=False, builtin_native=False):
         raise DevtestError("no test_*.py files in %s" % tests_dir)
     files.append((os.path.join(DEVICE_TESTS, "devharness.py"), "devtest/devharness.py"))
     files += [(os.path.join(tests_dir, m + ".py"), "devtest/%s.py" % m) for m in mods]
-    if not args.no_model:
+    if not args.no_model and not args.install:
         files.append((model_file(args), "lib/nanollm/model.gguf"))
     big = None
     if not args.no_big_model:
@@ -261,6 +281,8 @@ def main(argv=None):
     ap.add_argument("--fs-kb", type=int, help="--emulate unix: a LittleFS filesystem of this many KB "
                     "(outside the heap)")
     ap.add_argument("--firmware", help="--emulate qemu: firmware ELF (default build/firmware/qemu/firmware.elf)")
+    ap.add_argument("--install", metavar="DIR", help="install the runtime, native module and model from a make dist "
+                    "folder (build/dist/ARCH) instead of from lib/")
     args = ap.parse_args(argv)
     args.tests = os.path.abspath(args.tests)
     args.preloaded = []
