@@ -155,17 +155,19 @@ def code_bytes(board, kind):
 
 # ------------------------------------------------------------------ the verdict (lib/nanollm/plan.py)
 
-def evaluate(model, board, ctx=None, kind="mpy", stream=None):
+def evaluate(model, board, ctx=None, kind="mpy", stream=None, in_place=False):
     code, code_src = code_bytes(board, kind)
+    # in place, the file lives on the ROMFS partition (when the profile knows its size)
+    fs = board.get("romfs_bytes") if in_place else board.get("fs_bytes")
     ev = P.evaluate(model["shape"], model["mats"], model["integer"], board["free_heap_bytes"], code, ctx=ctx,
-                    stream=stream, file_bytes=model["file_bytes"], fs_bytes=board.get("fs_bytes"),
-                    word=board.get("word_bytes", 4))
+                    stream=stream, file_bytes=model["file_bytes"], fs_bytes=fs,
+                    word=board.get("word_bytes", 4), in_place=in_place)
     ev["board"] = board["name"]
     ev["code_source"] = code_src
     return ev
 
 
-def suggest(model, board, ctx, kind, stream=None):
+def suggest(model, board, ctx, kind, stream=None, in_place=False):
     """Changes that make it fit: the largest --ctx, q4_0, both, or streaming the weights."""
     code = code_bytes(board, kind)[0]
     free = board["free_heap_bytes"]
@@ -173,7 +175,7 @@ def suggest(model, board, ctx, kind, stream=None):
 
     def best_ctx(m):
         return P.largest_ctx(m["shape"], m["mats"], m["integer"], free, code, upto, stream,
-                             word=board.get("word_bytes", 4))
+                             word=board.get("word_bytes", 4), in_place=in_place)
 
     out = []
     c = best_ctx(model)
@@ -182,11 +184,11 @@ def suggest(model, board, ctx, kind, stream=None):
     wide = all(cols % 256 == 0 for _n, _r, cols in model["elements"])
     if wide and model["types"] != ["q4_K"]:  # q4_K: as small as q4_0, closer to f32
         qk = requantized(model, "q4_K")
-        if evaluate(qk, board, ctx, kind, stream)["heap_fits"]:
+        if evaluate(qk, board, ctx, kind, stream, in_place)["heap_fits"]:
             out.append("q4_K")
     if model["types"] != ["q4_0"]:
         q4 = requantized(model, "q4_0")
-        if evaluate(q4, board, ctx, kind, stream)["heap_fits"]:
+        if evaluate(q4, board, ctx, kind, stream, in_place)["heap_fits"]:
             out.append("q4_0")
         elif not out:
             c4 = best_ctx(q4)
@@ -194,6 +196,8 @@ def suggest(model, board, ctx, kind, stream=None):
                 out.append("q4_0 with --ctx %d" % c4)
     if stream is False and evaluate(model, board, ctx, kind, None)["heap_fits"]:
         out.append("--stream auto (weights streamed from flash)")
+    if not in_place and evaluate(model, board, ctx, kind, None, True)["heap_fits"]:
+        out.append("--in-place (the model on a ROMFS partition: no weights in RAM)")
     return out
 
 
@@ -209,6 +213,7 @@ def report(model, ev, sugg):
                 s["n_vocab"], ev["ctx"], s["n_ctx"], "integer" if model["integer"] else "float")]
     rows = [
         ("weights in RAM", p["weights_resident"]),
+        ("weights in place, read where they lie in ROMFS (not in RAM)", -1),
         ("weights streamed from flash (not in RAM)", None),
         ("KV cache", p["kv_cache"]),
         ("activations", p["activations"]),
@@ -221,7 +226,10 @@ def report(model, ev, sugg):
         ("runtime code (%s)" % ev["code_source"], ev["code"]),
     ]
     for label, v in rows:
-        if v is None:
+        if v == -1:
+            if p["weights_in_place"]:
+                lines.append("  %-58s %8s KB" % (label, "(%d)" % kb(p["weights_in_place"])))
+        elif v is None:
             lines.append("  %-58s %8s KB" % (label, "(%d)" % kb(p["weights_streamed"])))
         else:
             lines.append("  %-58s %8d KB" % (label, kb(v)))
@@ -242,6 +250,9 @@ def main(argv=None):
                     "the board's native module (default mpy)")
     ap.add_argument("--stream", choices=["auto", "all", "none"], default="auto",
                     help="weights: streamed when they do not fit (auto), always, or never")
+    ap.add_argument("--in-place", action="store_true",
+                    help="the model is on a ROMFS partition (our firmware, `make romfs`): its weights are "
+                         "read where they lie in flash, none in RAM")
     ap.add_argument("--json", action="store_true", help="print the result as JSON")
     a = ap.parse_args(argv)
     stream = {"auto": None, "all": True, "none": False}[a.stream]
@@ -252,8 +263,8 @@ def main(argv=None):
             raise PlanError("--ctx %d: must be between 1 and the model's context length %d" % (a.ctx, model["shape"]["n_ctx"]))
         results = []
         for b in boards:
-            ev = evaluate(model, b, a.ctx, a.code, stream)
-            sugg = [] if ev["heap_fits"] else suggest(model, b, ev["ctx"], a.code, stream)
+            ev = evaluate(model, b, a.ctx, a.code, stream, a.in_place)
+            sugg = [] if ev["heap_fits"] else suggest(model, b, ev["ctx"], a.code, stream, a.in_place)
             results.append((b, ev, sugg))
     except (PlanError, UnknownBoard) as e:
         print("plan: error: %s" % e, file=sys.stderr)

@@ -224,6 +224,16 @@ class TensorInfo:
         return "<tensor %s %s %s>" % (self.name, self.shape, self.type_name)
 
 
+def _file_memory(f):
+    """The file's bytes where they are, when its filesystem keeps files in memory (ROMFS in
+    memory-mapped flash: a VfsRom file has the buffer protocol), else None (LittleFS, FAT,
+    CPython: tensors are then read with readinto)."""
+    try:
+        return memoryview(f)
+    except (TypeError, ValueError, OSError, AttributeError):
+        return None
+
+
 def _os_reason(e):
     # the same words on every port (MicroPython's str(OSError) is terser than CPython's)
     code = e.args[0] if e.args else None
@@ -236,6 +246,7 @@ class GGUFFile:
 
     def __init__(self, path):
         self._f = None
+        self.mem = None
         if hasattr(path, "__fspath__"):  # a pathlib.Path on CPython
             path = path.__fspath__()
         if not isinstance(path, str):
@@ -251,6 +262,7 @@ class GGUFFile:
                 raise OSError(21)
             self.size = st[6]
             self._f = open(path, "rb")
+            self.mem = _file_memory(self._f)
         except OSError as e:
             raise NanoLLMError("cannot open model file %s: %s" % (path, _os_reason(e)))
         try:
@@ -273,8 +285,15 @@ class GGUFFile:
 
     def close(self):
         if self._f is not None:
+            self.mem = None
             self._f.close()
             self._f = None
+
+    def view(self, t):
+        """Tensor t's bytes in place (a memoryview, no copy), or None when the file is not in memory."""
+        if self.mem is None:
+            return None
+        return self.mem[t.offset:t.offset + t.nbytes]
 
     def _parse(self):
         r = self._reader

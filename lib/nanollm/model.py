@@ -78,15 +78,22 @@ def _f32_parts_to_fixed(sign, exp, man, frac):
 class Matrix:
     """A weight matrix (rows = outputs), resident in RAM or streamed row-chunks from the file."""
 
-    def __init__(self, gf, t, data, stream_buf):
-        # data: the matrix's place in the run state's arena when it is resident, else None
+    def __init__(self, gf, t, data, stream_buf, view=None):
+        # data: the matrix's place in the run state's arena when it is resident, else None;
+        # view: the matrix's bytes where they lie when the file is in memory (ROMFS), no copy
         self.gf = gf
         self.t = t
         self.type = t.type
         self.n_rows = t.n_rows
         self.n_cols = t.row_len
         self.row_bytes = t.row_bytes
-        if data is not None:
+        # f32 values in an array('f') of our own (the float path's fast case); a view or a
+        # stream holds raw bytes, which the row functions decode
+        self.f32 = data is not None and t.type == GGML_F32
+        if view is not None:
+            self.data = view
+            self.chunk_rows = t.n_rows
+        elif data is not None:
             self.data = data
             gf.read_rows(t, 0, t.n_rows, data)
             self.chunk_rows = t.n_rows
@@ -116,7 +123,7 @@ class Matrix:
 
     def matvec_float(self, x, out, rowbuf):
         F = _F
-        if self.data is not None and self.type == GGML_F32:
+        if self.f32:
             F.matvec_f32(self.data, self.n_rows, self.n_cols, x, out, 0)
             return
         for r in range(self.n_rows):
@@ -131,7 +138,7 @@ class Matrix:
         return 0
 
     def row_into_float(self, r, out):
-        if self.data is not None and self.type == GGML_F32:
+        if self.f32:
             base = r * self.n_cols
             for j in range(self.n_cols):
                 out[j] = self.data[base + j]
@@ -357,8 +364,12 @@ class Model:
         stream_buf = self._views.get("stream")
         resident = p["resident"]
 
+        in_place = p["weights_in_place"] > 0
+
         def mat(name):
-            return Matrix(gf, tensors[name], self._views.get("w:" + name) if name in resident else None, stream_buf)
+            t = tensors[name]
+            return Matrix(gf, t, self._views.get("w:" + name) if name in resident else None, stream_buf,
+                          gf.view(t) if in_place else None)
 
         self.wte = mat("token_embd.weight")
         self.wpe = mat("position_embd.weight")
@@ -378,11 +389,12 @@ class Model:
         want = self.n_ctx
         while True:
             self.plan = plan.plan_model(self.shape(), mats, self.integer, self.n_ctx, stream=stream, free=free,
-                                        block=block)
+                                        block=block, in_place=self.gf.mem is not None)
             p = self.plan
             if free is None or p["peak"] + plan.HEADROOM <= free and (block is None or p["state_block"] <= block):
                 break
-            fit = plan.largest_ctx(self.shape(), mats, self.integer, free, 0, self.n_ctx, stream, block=block)
+            fit = plan.largest_ctx(self.shape(), mats, self.integer, free, 0, self.n_ctx, stream, block=block,
+                                   in_place=self.gf.mem is not None)
             if ctx is not None or not fit:
                 plan.check_fits(p, path, fit, want, block)
                 break  # (only when a test switched the refusal off: the allocation decides)
@@ -414,8 +426,10 @@ class Model:
 
     def _raw_vector(self, name):
         t = self.gf.tensors[name]
-        buf = bytearray(t.nbytes)
-        self.gf.read_rows(t, 0, 1, buf)
+        buf = self.gf.view(t)  # in place (ROMFS): read where it lies
+        if buf is None:
+            buf = bytearray(t.nbytes)
+            self.gf.read_rows(t, 0, 1, buf)
         return t, buf
 
     def _vec_f(self, name):

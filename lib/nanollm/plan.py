@@ -157,13 +157,15 @@ def objects_bytes(shape, word=None):
         + per_layer * shape["n_layer"]
 
 
-def plan_model(shape, matrices, integer, ctx, stream=None, free=None, word=None, block=None):
+def plan_model(shape, matrices, integer, ctx, stream=None, free=None, word=None, block=None, in_place=False):
     """Decide which weight matrices are resident and what the peak heap is.
 
     stream: None = keep weights in RAM while they fit `free`, True = stream every
     matrix from the file, False = keep all in RAM. block: the largest free piece of the
     heap when known (the run state and the resident weights are one block): with stream
     None, weights stay resident only while that block fits it.
+    in_place: the file's bytes are in memory (ROMFS): with stream=None every matrix is
+    used where it is, taking no heap.
     """
     sb = state_bytes(shape, integer)
     kv, act, logits, samp = sb["kv"], sb["act"], sb["logits"], sb["sampler"]
@@ -178,7 +180,10 @@ def plan_model(shape, matrices, integer, ctx, stream=None, free=None, word=None,
         total_w += t.nbytes
     resident = []
     res_bytes = 0
-    if stream is False or (stream is None and (free is None or fixed + total_w + HEADROOM <= free) and block is None):
+    in_place = in_place and stream is None
+    if in_place:
+        pass  # every matrix is read where it lies in the file's memory
+    elif stream is False or (stream is None and (free is None or fixed + total_w + HEADROOM <= free) and block is None):
         resident = [t.name for t in mats]
         res_bytes = total_w
     elif stream is None:
@@ -189,20 +194,31 @@ def plan_model(shape, matrices, integer, ctx, stream=None, free=None, word=None,
             if res_bytes + t.nbytes <= budget:
                 resident.append(t.name)
                 res_bytes += t.nbytes
-    streamed = [t for t in mats if t.name not in resident]
+    streamed = [] if in_place else [t for t in mats if t.name not in resident]
     buf = 0
     if streamed:
         buf = max(STREAM_BUFFER, max(t.row_bytes for t in streamed))
     peak = fixed + res_bytes + buf
     blocks = arena.layout(state_list(shape, integer, buf, [t for t in mats if t.name in resident]))
+    placed = total_w if in_place else 0
     return {
+        "placement": _placement(placed, res_bytes, total_w - res_bytes - placed), "weights_in_place": placed,
         "state_block": max(blocks.values()),
         "kv_cache": kv, "activations": act, "logits": logits, "sampler": samp,
         "vectors": vector_bytes(shape), "objects": objs,
         "weights_resident": res_bytes,
-        "weights_streamed": total_w - res_bytes, "stream_buffer": buf, "peak": peak,
+        "weights_streamed": total_w - res_bytes - placed, "stream_buffer": buf, "peak": peak,
         "free": free, "resident": resident,
     }
+
+
+def _placement(in_place, in_ram, streamed):
+    """Where the weights are, in words: "in place", "in RAM", "streamed" or "in RAM and streamed"."""
+    if in_place:
+        return "in place"
+    if in_ram and streamed:
+        return "in RAM and streamed"
+    return "streamed" if streamed else "in RAM"
 
 
 def check_fits(p, path, fit_ctx=None, ctx=None, block=None):
@@ -246,7 +262,7 @@ def refusal(p, path, fit_ctx=None, ctx=None, block=None):
 # and the browser playground both judge a model with these functions.
 
 def evaluate(shape, matrices, integer, free_heap, code, ctx=None, stream=None, file_bytes=None, fs_bytes=None,
-             word=None, block=None):
+             word=None, block=None, in_place=False):
     """Does the model fit a board? A dict with the plan, the total, the spare heap bytes,
     "heap_fits" (the heap holds it), "file_fits" (the board's filesystem holds the file) and
     "fits" (both)."""
@@ -254,7 +270,7 @@ def evaluate(shape, matrices, integer, free_heap, code, ctx=None, stream=None, f
     if ctx:
         shape["n_ctx"] = ctx
     p = plan_model(shape, matrices, integer, shape["n_ctx"], stream=stream, free=free_heap - code, word=word,
-                   block=block)
+                   block=block, in_place=in_place)
     need = p["peak"] + HEADROOM
     total = code + need
     # block: the largest free piece of the heap, when known: the run state is one block
@@ -265,12 +281,13 @@ def evaluate(shape, matrices, integer, free_heap, code, ctx=None, stream=None, f
             "fits": heap_fits and file_fits, "file_bytes": file_bytes, "fs_bytes": fs_bytes}
 
 
-def largest_ctx(shape, matrices, integer, free_heap, code, upto, stream=None, word=None, block=None):
+def largest_ctx(shape, matrices, integer, free_heap, code, upto, stream=None, word=None, block=None, in_place=False):
     """The largest context <= upto that fits (0 when none does)."""
     lo, hi = 0, upto
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if evaluate(shape, matrices, integer, free_heap, code, mid, stream, word=word, block=block)["heap_fits"]:
+        if evaluate(shape, matrices, integer, free_heap, code, mid, stream, word=word, block=block,
+                    in_place=in_place)["heap_fits"]:
             lo = mid
         else:
             hi = mid - 1
