@@ -1,10 +1,13 @@
 # MicroPython 1.25 firmware with nanollm_native built in (see firmware/README.md):
 #   make firmware-unix   build/firmware/unix/micropython   unix port (x64) + the module
 #   make firmware-qemu   build/firmware/qemu/firmware.elf   emulated Cortex-M0 board (qemu microbit)
-#   make firmware-rp2    build/firmware/rp2/firmware.uf2    Raspberry Pi Pico (RP2040)
+#   make firmware-rp2    build/firmware/rp2/firmware.uf2    Raspberry Pi Pico (RP2040), with a
+#                        640 KB ROMFS partition (firmware/ports/rp2/nanollm_romfs.h)
 #   make firmware        all three
 #   make picotool        .cache/micropython-1.25/picotool-2.1.1 (host tool the rp2 build needs)
 #   make qemu-repl       run the emulated board with its REPL on this terminal
+#   make romfs           build/romfs/romfs.img: the package as .mpy + the default model, for a
+#                        board's ROMFS partition (mpremote romfs deploy; the qemu board at boot)
 # Sources come from Debian (host_tools/fetch/fetch_micropython.py) into .cache/micropython-1.25/;
 # every build is skipped when its output is newer than everything it is made from.
 APT_PACKAGES += dpkg-dev pkg-config libffi-dev cmake gcc-arm-none-eabi libnewlib-arm-none-eabi \
@@ -31,7 +34,7 @@ FW_QEMU_SRCS := $(wildcard $(FW_QEMU_BOARD)/*) $(wildcard lib/nanollm/*.py)
 FW_MPY_CROSS := $(FW_MPY)/mpy-cross/build/mpy-cross
 # qemu: the emulated board (see firmware/README.md); SERIAL=pty or tcp:127.0.0.1:PORT,server,nowait
 QEMU_FIRMWARE := $(FW_OUT)/qemu/firmware.elf
-QEMU_CMD := qemu-system-arm -machine microbit -global nrf51-soc.flash-size=1048576 \
+QEMU_CMD := qemu-system-arm -machine microbit -global nrf51-soc.flash-size=2097152 \
 	-global nrf51-soc.sram-size=262144 -nographic -monitor null -semihosting
 
 .PHONY: firmware firmware-unix firmware-qemu firmware-rp2 firmware-sources qemu-repl firmware-clean
@@ -90,6 +93,7 @@ $(FW_PICOTOOL): | $(FW_SRC_STAMP)
 	@touch $@
 
 $(FW_OUT)/rp2/firmware.uf2: $(FW_SRC_STAMP) $(FW_RP2_STAMP) $(FW_MPY_CROSS) $(FW_MODULE_SRCS) mk/firmware.mk \
+		firmware/ports/rp2/nanollm_romfs.h \
 		$(FW_OUT)/no-micropython-lib/README.md $(FW_PICOTOOL)
 	@echo "building the rp2 port (RPI_PICO) with nanollm_native"
 	@# cmake directly: the port's Makefile insists on git submodules; picotool_DIR points
@@ -98,8 +102,11 @@ $(FW_OUT)/rp2/firmware.uf2: $(FW_SRC_STAMP) $(FW_RP2_STAMP) $(FW_MPY_CROSS) $(FW
 	@# the board manifest minus its micropython-lib drivers (onewire, ds18x20, dht, neopixel)
 	@mkdir -p $(FW_OUT)/rp2
 	printf 'freeze("$$(PORT_DIR)/modules")\ninclude("$$(MPY_DIR)/extmod/asyncio")\n' > $(FW_OUT)/rp2/manifest.py
+	@# the board: RPI_PICO's files with a ROMFS partition (firmware/ports/rp2/nanollm_romfs.h)
+	rm -rf $(FW_OUT)/rp2/NANOLLM_PICO && cp -r $(FW_MPY)/ports/rp2/boards/RPI_PICO $(FW_OUT)/rp2/NANOLLM_PICO
+	printf '\n#include "%s"\n' $(abspath firmware/ports/rp2/nanollm_romfs.h) >> $(FW_OUT)/rp2/NANOLLM_PICO/mpconfigboard.h
 	$(FW_ENV) MICROPY_MPYCROSS=$(abspath $(FW_MPY_CROSS)) cmake -S $(FW_MPY)/ports/rp2 -B $(FW_OUT)/rp2/obj \
-		-DMICROPY_BOARD=RPI_PICO -DPICO_BUILD_DOCS=0 \
+		-DMICROPY_BOARD=RPI_PICO -DMICROPY_BOARD_DIR=$(abspath $(FW_OUT)/rp2/NANOLLM_PICO) -DPICO_BUILD_DOCS=0 \
 		-DUSER_C_MODULES=$(abspath firmware/nanollm_native/micropython.cmake) \
 		-DMICROPY_FROZEN_MANIFEST=$(abspath $(FW_OUT)/rp2/manifest.py) \
 		-DMICROPY_LIB_DIR=$(abspath $(FW_OUT)/no-micropython-lib) \
@@ -110,6 +117,10 @@ $(FW_OUT)/rp2/firmware.uf2: $(FW_SRC_STAMP) $(FW_RP2_STAMP) $(FW_MPY_CROSS) $(FW
 	$(FW_ENV) MICROPY_MPYCROSS=$(abspath $(FW_MPY_CROSS)) $(MAKE) -s -j$(FW_JOBS) -C $(FW_OUT)/rp2/obj
 	cp $(FW_OUT)/rp2/obj/firmware.elf $(FW_OUT)/rp2/firmware.elf.tmp && mv $(FW_OUT)/rp2/firmware.elf.tmp $(FW_OUT)/rp2/firmware.elf
 	cp $(FW_OUT)/rp2/obj/firmware.uf2 $@.tmp && mv $@.tmp $@
+
+.PHONY: romfs
+romfs: $(STAMP) $(STAMP_PATHS) ## ROMFS image: lib/nanollm as .mpy (ARCH=armv6m) + the default model -> build/romfs/romfs.img
+	$(PY) host_tools/romfs.py $(if $(ARCH),--arch $(ARCH))
 
 qemu-repl: $(QEMU_FIRMWARE) ## the emulated board's REPL on this terminal (Ctrl-A X quits)
 	@echo "nanollm qemu board; quit with Ctrl-A X"

@@ -6,9 +6,10 @@
       that a soft reset (Ctrl-D) ends it: tell mpremote `resume`. --fs-kb mounts a LittleFS
       filesystem of that size as its working directory (a board's small flash filesystem);
       its blocks live in a host file, not in the heap, as a board's flash is not its RAM.
-  python host_tools/harness/emulator.py qemu [--firmware build/firmware/qemu/firmware.elf] [--icount]
+  python host_tools/harness/emulator.py qemu [--firmware build/firmware/qemu/firmware.elf] [--icount] [--romfs IMG]
       MicroPython's qemu port on the emulated BBC micro:bit machine (Cortex-M0) with 256 KB
-      RAM, console on a PTY. --icount makes time count instructions (1 ns each).
+      RAM, console on a PTY. --icount makes time count instructions (1 ns each). --romfs puts a
+      ROMFS image (make romfs) in the board's ROMFS partition, mounted at /rom at boot.
 
 Both print the device to connect to (`mpremote connect DEVICE resume ...`) and run until
 Ctrl-C. The classes are used by devtest.py and the tests.
@@ -29,6 +30,9 @@ from nanollm_host.paths import BUILD, rel
 QEMU_FIRMWARE = os.path.join(BUILD, "firmware", "qemu", "firmware.elf")
 QEMU_RAM = 262144
 QEMU_FLASH = 1048576
+# the nanollm qemu board's ROMFS partition: flash after QEMU_FLASH (NANOLLM_ROMFS_BYTES in
+# firmware/ports/qemu/NANOLLM_MICROBIT), holding an image when one is loaded before boot
+QEMU_ROMFS = 1048576
 
 
 class EmulatorError(Exception):
@@ -198,12 +202,15 @@ class UnixStandIn(_StandIn):
 class QemuStandIn(_StandIn):
     """MicroPython's qemu port on the emulated micro:bit (Cortex-M0, 256 KB RAM), console on a PTY."""
 
-    def __init__(self, firmware=None, icount=False, plugin=None, plugin_log=None, ram=QEMU_RAM, preload=None):
+    def __init__(self, firmware=None, icount=False, plugin=None, plugin_log=None, ram=QEMU_RAM, preload=None,
+                 romfs=None):
         self.firmware = firmware or QEMU_FIRMWARE
         self.icount = icount
         # [(local file, path on the board)]: written into the emulated flash filesystem
         # before boot (the emulated UART moves only a few KB/s; a real board's USB is faster)
         self.preload = preload or []
+        # a ROMFS image file (`make romfs`) placed in the ROMFS partition before boot
+        self.romfs = romfs
         self.image = None
         self.plugin = plugin
         self.plugin_log = plugin_log
@@ -217,12 +224,17 @@ class QemuStandIn(_StandIn):
             raise EmulatorError("qemu-system-arm is missing: `apt-get install qemu-system-arm`")
         if not os.path.exists(self.firmware):
             raise EmulatorError("%s is missing: build it with `make firmware-qemu`" % rel(self.firmware))
-        cmd = [exe, "-machine", "microbit", "-global", "nrf51-soc.flash-size=%d" % QEMU_FLASH,
+        cmd = [exe, "-machine", "microbit", "-global", "nrf51-soc.flash-size=%d" % (QEMU_FLASH + QEMU_ROMFS),
                "-global", "nrf51-soc.sram-size=%d" % self.ram, "-display", "none", "-monitor", "none",
                "-serial", "pty", "-semihosting", "-kernel", self.firmware]
         if self.preload:
             addr, self.image = flash_image(self.firmware, self.preload)
             cmd += ["-device", "loader,file=%s,addr=0x%x" % (self.image, addr)]
+        if self.romfs:
+            if os.path.getsize(self.romfs) > QEMU_ROMFS:
+                raise EmulatorError("the ROMFS image %s (%d KB) exceeds the board's %d KB ROMFS partition"
+                                    % (rel(self.romfs), os.path.getsize(self.romfs) // 1024, QEMU_ROMFS // 1024))
+            cmd += ["-device", "loader,file=%s,addr=0x%x" % (self.romfs, QEMU_FLASH)]
         if self.icount:
             cmd += ["-icount", "shift=0"]
         if self.plugin:
@@ -314,7 +326,8 @@ def make(kind, **kw):
     if kind == "unix":
         return UnixStandIn(heap=kw.get("heap"), fs_kb=kw.get("fs_kb"))
     if kind == "qemu":
-        return QemuStandIn(firmware=kw.get("firmware"), icount=kw.get("icount", False), preload=kw.get("preload"))
+        return QemuStandIn(firmware=kw.get("firmware"), icount=kw.get("icount", False), preload=kw.get("preload"),
+                           romfs=kw.get("romfs"))
     raise EmulatorError("unknown stand-in %r: use unix or qemu" % kind)
 
 
@@ -327,9 +340,11 @@ def main(argv=None):
                     "(its blocks in a host file, outside the heap)")
     ap.add_argument("--firmware", help="qemu: firmware ELF (default %s)" % rel(QEMU_FIRMWARE))
     ap.add_argument("--icount", action="store_true", help="qemu: -icount shift=0 (time = instructions)")
+    ap.add_argument("--romfs", help="qemu: a ROMFS image (make romfs: build/romfs/romfs.img) in the board's ROMFS "
+                    "partition, mounted at /rom at boot")
     a = ap.parse_args(argv)
     try:
-        em = make(a.kind, heap=a.heap, fs_kb=a.fs_kb, firmware=a.firmware, icount=a.icount)
+        em = make(a.kind, heap=a.heap, fs_kb=a.fs_kb, firmware=a.firmware, icount=a.icount, romfs=a.romfs)
         dev = em.start()
     except EmulatorError as e:
         print("emulator: error: %s" % e, file=sys.stderr)

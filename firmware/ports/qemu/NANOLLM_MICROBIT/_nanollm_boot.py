@@ -1,6 +1,9 @@
 # Run by the firmware at every (soft) reset: mount a LittleFS filesystem kept in the
 # emulated nRF51 flash after the firmware image at /, formatting it when it does not
-# mount (qemu starts every run with blank flash).
+# mount (qemu starts every run with blank flash); and, when the ROMFS partition holds an
+# image (`make romfs`, loaded into the flash before boot), mount it at /rom with its lib/
+# first on sys.path, so `import nanollm` runs the .mpy there in place and the default
+# model's weights are read where they lie in flash.
 import sys
 import vfs
 
@@ -48,4 +51,16 @@ def _mount():
         sys.path.append("/lib")
 
 
+def _mount_romfs():
+    try:
+        rom = vfs.VfsRom(_b.romfs())
+    except OSError:  # blank flash: no ROMFS image on this board
+        return
+    vfs.mount(rom, "/rom")
+    # before the frozen modules: the image's package is the one the user deployed
+    i = sys.path.index(".frozen") if ".frozen" in sys.path else 0
+    sys.path.insert(i, "/rom/lib")
+
+
 _mount()
+_mount_romfs()

@@ -8,7 +8,9 @@
 #     @micropython.viper works and armv6m .mpy native modules load;
 #   - a LittleFS filesystem in the emulated flash after the firmware image, mounted at /
 #     at every boot (formatted when it does not mount: qemu starts with blank flash);
-#   - a larger heap (NANOLLM_QEMU_HEAP bytes), since the filesystem is not in RAM.
+#   - a larger heap (NANOLLM_QEMU_HEAP bytes), since the filesystem is not in RAM;
+#   - a ROMFS partition of NANOLLM_ROMFS_BYTES after the first 1 MB of flash (the qemu
+#     command line gives flash-size = 1 MB + that), mounted at /rom when it holds an image.
 include $(TOP)/ports/qemu/boards/MICROBIT/mpconfigboard.mk
 
 NANOLLM_QEMU_HEAP ?= 196608
@@ -18,6 +20,8 @@ FROZEN_MANIFEST := $(BOARD_DIR)/manifest.py
 
 CFLAGS += -DMICROPY_EMIT_THUMB=1 -DMICROPY_EMIT_THUMB_ARMV7M=0 -DMICROPY_EMIT_INLINE_THUMB=1
 CFLAGS += -DNANOLLM_FLASH_SIZE=1048576
+NANOLLM_ROMFS_BYTES ?= 1048576
+CFLAGS += -DNANOLLM_ROMFS_BYTES=$(NANOLLM_ROMFS_BYTES)
 CFLAGS += -include $(BOARD_DIR)/nanollm_board.h
 
 SRC_C += $(BOARD_DIR)/nanollm_board.c

@@ -7,6 +7,9 @@
 //   flash_read(addr, buf)     copy flash bytes at addr into buf
 //   flash_write(addr, buf)    program buf at addr (word-aligned, erased flash)
 //   flash_erase(addr)         erase the page at addr (page-aligned)
+//   romfs()                   the ROMFS partition's bytes in place (a memoryview over flash)
+//   ROMFS_BASE, ROMFS_BYTES   where that partition is (after the first NANOLLM_FLASH_SIZE
+//                             bytes, so the LittleFS area is what it was without one)
 #include <string.h>
 
 #include "py/runtime.h"
@@ -25,6 +28,13 @@
 #ifndef NANOLLM_FLASH_SIZE
 #define NANOLLM_FLASH_SIZE (256 * 1024)
 #endif
+// The ROMFS partition: flash the qemu command line adds after NANOLLM_FLASH_SIZE
+// (nrf51-soc.flash-size = NANOLLM_FLASH_SIZE + NANOLLM_ROMFS_BYTES). Never written by the
+// firmware: the image is placed there before boot (`make romfs`, the emulator's loader).
+#ifndef NANOLLM_ROMFS_BYTES
+#define NANOLLM_ROMFS_BYTES (1024 * 1024)
+#endif
+#define NANOLLM_ROMFS_BASE NANOLLM_FLASH_SIZE
 
 // from the linker script: the flash image ends at _sidata + the size of .data
 extern uint32_t _sidata, _sdata, _edata;
@@ -102,6 +112,12 @@ static mp_obj_t board_flash_erase(mp_obj_t addr_in) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(board_flash_erase_obj, board_flash_erase);
 
+// memory-mapped flash, read where it is: VfsRom files over it have the buffer protocol
+static mp_obj_t board_romfs(void) {
+    return mp_obj_new_memoryview('B', NANOLLM_ROMFS_BYTES, (void *)NANOLLM_ROMFS_BASE);
+}
+static MP_DEFINE_CONST_FUN_OBJ_0(board_romfs_obj, board_romfs);
+
 static const mp_rom_map_elem_t board_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR_nanollm_board) },
     { MP_ROM_QSTR(MP_QSTR_PAGE_SIZE), MP_ROM_INT(PAGE_SIZE) },
@@ -109,6 +125,9 @@ static const mp_rom_map_elem_t board_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_flash_read), MP_ROM_PTR(&board_flash_read_obj) },
     { MP_ROM_QSTR(MP_QSTR_flash_write), MP_ROM_PTR(&board_flash_write_obj) },
     { MP_ROM_QSTR(MP_QSTR_flash_erase), MP_ROM_PTR(&board_flash_erase_obj) },
+    { MP_ROM_QSTR(MP_QSTR_romfs), MP_ROM_PTR(&board_romfs_obj) },
+    { MP_ROM_QSTR(MP_QSTR_ROMFS_BASE), MP_ROM_INT(NANOLLM_ROMFS_BASE) },
+    { MP_ROM_QSTR(MP_QSTR_ROMFS_BYTES), MP_ROM_INT(NANOLLM_ROMFS_BYTES) },
 };
 static MP_DEFINE_CONST_DICT(board_module_globals, board_module_globals_table);
 
