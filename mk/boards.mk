@@ -34,5 +34,5 @@ hwtest-qemu: $(STAMP) $(STAMP_PATHS) firmware-qemu native-all ## the device test
 plan: $(STAMP) $(STAMP_PATHS) ## will MODEL fit BOARD (rp2040 | all)? [CTX=n]
 	$(PY) host_tools/plan.py $(MODEL) --board $(BOARD) $(if $(CTX),--ctx $(CTX))
 
-mcu-bench: $(STAMP) $(STAMP_PATHS) firmware-qemu native-all ## instructions per token on the emulated M0 -> docs/boards.md
+mcu-bench: $(STAMP) $(STAMP_PATHS) firmware-qemu ## instructions per token, per MAC and per stage on the emulated M0 (in place, streamed, in RAM) -> docs/boards.md
 	$(PY) host_tools/harness/mcu_bench.py --out docs/boards.md

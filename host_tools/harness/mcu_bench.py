@@ -1,23 +1,37 @@
 #!/usr/bin/env python3
-"""Instructions per token and per multiply-accumulate of each weight type on the emulated Cortex-M0.
+"""Instructions per token, per q8_0 multiply-accumulate and per stage of a token on the
+emulated Cortex-M0, per kernel backend and weight placement.
 
   python host_tools/harness/mcu_bench.py [--out docs/boards.md] [--model M] [--ctx 4]
+                                         [--backends native,viper,python] [--mhz 133]
 
 Boots the emulated board (make firmware-qemu) under `qemu -icount shift=0`, where time
-counts guest instructions, copies the runtime as armv6m .mpy (and the armv6m native module
-when built), and times one matvec of each weight type (q8_0, q4_0, q4_1, q4_K: 64 x 256) and
-one decode step with every kernel backend the board has. Prints a markdown table; --out also writes it into a file between markers.
+counts guest instructions, with a ROMFS image in its ROMFS partition (host_tools/romfs.py:
+the runtime as armv6m .mpy and the model) and the same model in its LittleFS filesystem.
+Per backend it measures one 64x256 matvec of each weight type (q8_0, q4_0, q4_1, q4_K:
+instructions per MAC of the kernel alone) and one token, the decode step at position 1 plus sampling (temperature 0.7, top-k 40, top-p 0.9),
+with the weights:
+  in place  read where they lie in the ROMFS partition (memory-mapped flash, no copy);
+  streamed  read from the LittleFS file with readinto, row chunk by row chunk;
+  in RAM    copied to the heap at load (when they fit: the default model's do not).
+A second, instrumented run of the same token gives the per-stage breakdown: every kernel
+call and weight read is timed; "glue" is what is left (the interpreter between calls).
+Prints the rows (`native in-place: N instructions/token, M instructions/MAC, T tokens/s
+est.`) and markdown tables; --out writes them into a file between markers.
 """
 import argparse
 import os
 import sys
 
 from harness.emulator import EmulatorError, QemuStandIn
-from nanollm_host import install
-from nanollm_host.board_io import Board, copy_files
-from nanollm_host.paths import native_module, rel
+from nanollm_host.board_io import Board
+from nanollm_host.paths import BUILD, rel
 from nanollm_host.testmodels import default_model
 
+PLACEMENTS = ("in-place", "streamed", "in-RAM")
+# stages in the order a token meets them; "glue" is the rest of the token
+STAGES = ("embeddings", "layer norm", "matvec qkv", "attention", "matvec attn-out", "matvec ffn-up", "GELU",
+          "matvec ffn-down", "head", "to_x16, add_q", "weight reads", "sampling", "glue")
 
 # Run on the emulated board under -icount shift=0: one guest instruction = 1 ns of virtual
 # time, read from the nRF51 TIMER0 at 16 MHz (1 tick = 62.5 instructions).
@@ -26,6 +40,8 @@ import gc, machine
 from array import array
 import nanollm
 from nanollm import kernels
+from nanollm.errors import NanoLLMError
+from nanollm.sampling import Sampler
 m32 = machine.mem32
 T = 0x40008000
 m32[T + 0x504] = 0
@@ -39,9 +55,6 @@ def now():
 def span(a, b):
     return ((b - a) & 0xFFFFFFFF) * 125 // 2
 R, C = %(rows)d, %(cols)d
-AVAIL = kernels.available()
-for b in AVAIL:  # every backend's kernels imported before the buffers and the model
-    kernels.use(b)
 x16 = array('h', [(i * 37) %% 200 - 100 for i in range(C)])
 out = array('i', bytes(4 * R))
 WBUF = bytearray(R * C // 32 * 34)  # the largest (q8_0), reused by every type
@@ -59,89 +72,214 @@ def weights(t):
             WBUF[i + 3] = 0x20
     return WBUF
 TYPES = ((8, 'q8_0'), (2, 'q4_0'), (3, 'q4_1'), (12, 'q4_K'))
-MACS = {}
-for b in AVAIL:  # per MAC first, before the model takes the heap
+# the profiler: each wrapped call's own instructions (its wrapped callees' taken out),
+# minus the timer's cost measured on a wrapped call of nothing
+st = []
+acc = {}
+def wrap(name, fn):
+    def w(*a):
+        st.append(0)
+        t0 = now()
+        r = fn(*a)
+        t1 = now()
+        el = span(t0, t1) - cal[0]
+        inner = st.pop()
+        acc[name] = acc.get(name, 0) + el - inner
+        if st:  # the caller's share: this call's window and the wrapper's work around it
+            st[-1] += el + cal[0] + cal[1]
+        return r
+    return w
+def nothing(*a):
+    pass
+# cal[0]: a wrapped call of nothing, inside its own window; cal[1]: what a wrapped call
+# adds to its caller outside that window
+cal = [0, 0]
+f = wrap('cal', nothing)
+g = wrap('outer', lambda: f())
+for i in range(8):
+    f()
+cal[0] = acc.pop('cal') // 8
+for i in range(8):
+    g()
+acc.pop('cal')
+cal[1] = acc.pop('outer') // 8
+def instrument(m, K, smp):
+    for n, g in (('layernorm_q', 'layer norm'), ('gelu_q', 'GELU'), ('kv_store', 'attention'),
+                 ('attend_head', 'attention'), ('to_x16', 'to_x16, add_q'), ('add_q', 'to_x16, add_q')):
+        setattr(K, n, wrap(g, getattr(K, n)))
+    for L in m.layers:
+        L.attn_qkv.matvec_int = wrap('matvec qkv', L.attn_qkv.matvec_int)
+        L.attn_output.matvec_int = wrap('matvec attn-out', L.attn_output.matvec_int)
+        L.ffn_up.matvec_int = wrap('matvec ffn-up', L.ffn_up.matvec_int)
+        L.ffn_down.matvec_int = wrap('matvec ffn-down', L.ffn_down.matvec_int)
+    m.head.matvec_int = wrap('head', m.head.matvec_int)
+    m.wte.row_into_q16 = wrap('embeddings', m.wte.row_into_q16)
+    m.wpe.row_into_q16 = wrap('embeddings', m.wpe.row_into_q16)
+    m.gf.read_rows = wrap('weight reads', m.gf.read_rows)
+    smp.sample = wrap('sampling', smp.sample)
+def token(m, smp):
+    smp.sample(m.forward(2, 1))
+PLACES = (('in-place', %(rom)r, None), ('streamed', %(fs)r, True), ('in-RAM', %(fs)r, False))
+AVAIL = [b for b in %(backends)r if b in kernels.available()]
+for b in AVAIL:  # every backend's kernels imported before the buffers and the models
+    kernels.use(b)
+for b in AVAIL:  # per MAC first, before the models take the heap
     kernels.use(b)
     K = kernels.K
-    macs = []
     for t, name in TYPES:
         kern = K.matvec_q.get(t)
         if kern is None:
-            macs.append('-')
             continue
         w = weights(t)
         gc.collect()
-        t0 = now()
-        kern(w, R, C, x16, 0, out, 0)
-        t1 = now()
-        kern(w, R // 2, C, x16, 0, out, 0)
-        t2 = now()
-        macs.append('%%.1f' %% ((span(t0, t1) - span(t1, t2)) / (R // 2 * C)))
-    MACS[b] = ' '.join(macs)
+        # the least of three runs: an interrupt of the port (its tick) may land in one
+        full = half = 1 << 29
+        for i in range(3):
+            t0 = now()
+            kern(w, R, C, x16, 0, out, 0)
+            t1 = now()
+            kern(w, R // 2, C, x16, 0, out, 0)
+            t2 = now()
+            full = min(full, span(t0, t1))
+            half = min(half, span(t1, t2))
+        print('MAC', b, name, (full - half) / (R // 2 * C))
 w = WBUF = None
-gc.collect()
-m = nanollm.load(%(model)r, ctx=%(ctx)d, stream=True)
 for b in AVAIL:
     kernels.use(b)
-    m.forward(1, 0)
-    t0 = now()
-    m.forward(2, 1)
-    t1 = now()
-    print('BENCH', b, span(t0, t1), MACS[b])
+    K = kernels.K
+    for place, path, stream in PLACES:
+        m = None
+        gc.collect()
+        try:
+            m = nanollm.load(path, ctx=%(ctx)d, stream=stream)
+        except NanoLLMError as e:
+            print('NOFIT', b, place, str(e).replace(chr(10), ' '))
+            continue
+        smp = Sampler(m.n_vocab, m.logit_scale, 0.7, 40, 0.9, 1)
+        m.forward(1, 0)
+        token(m, smp)
+        gc.collect()
+        t0 = now()
+        token(m, smp)
+        t1 = now()
+        print('TOKEN', b, place, m.plan['placement'].replace(' ', '_'), span(t0, t1))
+        acc.clear()
+        instrument(m, K, smp)
+        gc.collect()
+        gc.disable()  # the wrappers allocate: no collection may land inside a stage
+        token(m, smp)
+        gc.enable()
+        kernels.use(b)
+        for k in acc:
+            print('STAGE', b, place, acc[k], k)
+        smp = None
+        m.close()  # its run state back to the heap before the next load
+m = None
 """
 
 
-def bench(firmware=None, model=None, ctx=4, rows=64, cols=256, log=print):
-    """Instructions per token and per MAC of each weight type for every kernel backend on the emulated M0."""
+def macs_per_token(model):
+    """Multiply-accumulates of the weight matrices in one token (with the head)."""
+    from nanollm.gguf import GGUFFile
+    from nanollm import gpt2
+    gf = GGUFFile(model)
+    try:
+        names = gpt2.matrix_names(gf.kv["gpt2.block_count"], tied="output.weight" not in gf.tensors)
+        # the embeddings are rows looked up, not multiplied
+        total = sum(gf.tensors[n].n_rows * gf.tensors[n].row_len for n in names
+                    if n not in ("token_embd.weight", "position_embd.weight"))
+        if "output.weight" not in gf.tensors:
+            t = gf.tensors["token_embd.weight"]
+            total += t.n_rows * t.row_len  # the tied head
+        return total
+    finally:
+        gf.close()
+
+
+def bench(firmware=None, model=None, ctx=4, backends=("native", "viper", "python"), rows=64, cols=256, log=print):
+    """{(backend, placement): {"total": instructions, "stages": {...}}}, {backend: kernel instructions/MAC}, no-fit notes."""
+    from romfs import build as build_romfs
     model = model or default_model()
-    em = QemuStandIn(firmware=firmware, icount=True, preload=[(model, "lib/nanollm/model.gguf")])
+    image = build_romfs(os.path.join(BUILD, "mcu_bench", "romfs.img"), "armv6m", model, log=log)
+    em = QemuStandIn(firmware=firmware, icount=True, preload=[(model, "model.gguf")], romfs=image)
     em.start()
     try:
         b = Board(em.device, soft_reset=True, connect_timeout=30)
         b.connect()
-        files = install.runtime_files("mpy", "armv6m")
-        nat = native_module("armv6m")
-        if nat:
-            files.append((nat, "lib/nanollm/nanollm_native.mpy"))
-        copy_files(b, files, False, None, b._try("binascii"))
-        b.reset()
-        code = "import sys\nsys.path.insert(0, '/lib')\n" + _BENCH % {
-            "rows": rows, "cols": cols, "model": "/lib/nanollm/model.gguf", "ctx": ctx}
-        log("running the benchmark on the emulated Cortex-M0 (icount)...")
-        out = b.exec(code, timeout=1800)
+        where = b.eval("__import__('nanollm').__file__")
+        log("runtime imported from %s; running the benchmark on the emulated Cortex-M0 (icount)..." % where)
+        code = _BENCH % {"rows": rows, "cols": cols, "rom": "/rom/lib/nanollm/model.gguf", "fs": "/model.gguf",
+                         "ctx": ctx, "backends": tuple(backends)}
+        out = b.exec(code, timeout=3600)
         b.close()
     finally:
         em.stop()
-    res = {}
+    res, mac, nofit = {}, {}, {}
     for ln in out.splitlines():
-        if ln.startswith("BENCH"):
-            p = ln.split()
-            res[p[1]] = (int(p[2]), p[3:])
-    return model, res
+        w = ln.split()
+        if not w:
+            continue
+        if w[0] == "MAC":
+            mac[w[1], w[2]] = float(w[3])
+        elif w[0] == "TOKEN":
+            res[w[1], w[2]] = {"total": int(w[4]), "placement": w[3].replace("_", " "), "stages": {}}
+        elif w[0] == "STAGE":
+            res[w[1], w[2]]["stages"][" ".join(w[4:])] = int(w[3])
+        elif w[0] == "NOFIT":
+            nofit[w[1], w[2]] = " ".join(w[3:])
+    for r in res.values():
+        r["stages"]["glue"] = r["total"] - sum(r["stages"].values())
+    return model, res, mac, nofit
+
+
+def row_lines(res, macs, mhz=133):
+    out = []
+    for (b, place), r in res.items():
+        n = r["total"]
+        out.append("%s %s: %s instructions/token, %.1f instructions/MAC, %.1f tokens/s est."
+                   % (b, place, format(n, ","), n / macs, mhz * 1e6 / n))
+    return out
 
 
 MAC_TYPES = ("q8_0", "q4_0", "q4_1", "q4_K")
 
 
-def bench_markdown(model, res, mhz=133):
-    rows = ["| kernels | instructions per token | est. tokens/s at %d MHz | %s |"
-            % (mhz, " | ".join("instructions per %s MAC" % t for t in MAC_TYPES)),
-            "|---|---:|---:|" + "---:|" * len(MAC_TYPES)]
-    for name in ("native", "viper", "python"):
-        if name in res:
-            ipt, macs = res[name]
-            rows.append("| %s | %s | %.2f | %s |" % (name, format(ipt, ","), mhz * 1e6 / ipt, " | ".join(macs)))
-    return "\n".join(rows)
+def markdown(res, mac, nofit, macs, mhz=133):
+    rows = ["| kernels | weights | instructions per token | per MAC (whole token) | est. tokens/s at %d MHz | %s |"
+            % (mhz, " | ".join("%s kernel, per MAC" % t for t in MAC_TYPES)),
+            "|---|---|---:|---:|---:|" + "---:|" * len(MAC_TYPES)]
+    for b in ("native", "viper", "python"):
+        kern = " | ".join("%.1f" % mac[b, t] if (b, t) in mac else "-" for t in MAC_TYPES)
+        for place in PLACEMENTS:
+            if (b, place) in res:
+                n = res[b, place]["total"]
+                rows.append("| %s | %s | %s | %.1f | %.1f | %s |" % (b, place, format(n, ","), n / macs,
+                                                                   mhz * 1e6 / n, kern))
+            elif (b, place) in nofit:
+                rows.append("| %s | %s | does not fit |" % (b, place) + " |" * (2 + len(MAC_TYPES)))
+    cols = [k for k in sorted(res, key=lambda k: (("native", "viper", "python").index(k[0]), PLACEMENTS.index(k[1])))
+            if k[0] != "python"]
+    stages = ["", "Per stage of one token, thousands of instructions (share of the token):", "",
+              "| stage | " + " | ".join("%s %s" % k for k in cols) + " |",
+              "|---|" + "---:|" * len(cols)]
+    for s in STAGES:
+        cells = []
+        for k in cols:
+            v = res[k]["stages"].get(s, 0)
+            cells.append("%s (%.0f%%)" % (format(round(v / 1000), ","), 100.0 * v / res[k]["total"]) if v else "-")
+        stages.append("| %s | %s |" % (s, " | ".join(cells)))
+    stages.append("| **token** | %s |" % " | ".join(format(round(res[k]["total"] / 1000), ",") for k in cols))
+    return "\n".join(rows + stages)
 
 
 BEGIN = "<!-- mcu-bench begin -->"
 END = "<!-- mcu-bench end -->"
 
 
-def write_section(path, table, model):
+def write_section(path, text_block, model, ctx):
     text = open(path).read() if os.path.exists(path) else ""
-    body = "%s\nMeasured by `make mcu-bench` (model %s, context 4, weights streamed from flash, one decode step at position 1):\n\n%s\n%s" % (
-        BEGIN, model, table, END)
+    body = ("%s\nMeasured by `make mcu-bench` (model %s, context %d; a token is the decode step at position 1 "
+            "and sampling):\n\n%s\n%s" % (BEGIN, model, ctx, text_block, END))
     if BEGIN in text and END in text:
         text = text[:text.index(BEGIN)] + body + text[text.index(END) + len(END):]
     else:
@@ -153,21 +291,32 @@ def write_section(path, table, model):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="Instructions per token and per MAC of each weight type on the emulated Cortex-M0.")
-    ap.add_argument("--out", help="also write the table into this markdown file (between markers)")
+    ap = argparse.ArgumentParser(description="Instructions per token, per q8_0 MAC and per stage on the emulated "
+                                             "Cortex-M0, per kernel backend and weight placement.")
+    ap.add_argument("--out", help="also write the tables into this markdown file (between markers)")
     ap.add_argument("--model", help="model (default lib/nanollm/model.gguf)")
     ap.add_argument("--ctx", type=int, default=4, help="context length to load (default 4)")
+    ap.add_argument("--backends", default="native,viper,python", help="kernel backends (default native,viper,python)")
+    ap.add_argument("--mhz", type=int, default=133, help="clock for the tokens/s estimate, 1 instruction per cycle "
+                    "(an upper bound; default 133)")
     ap.add_argument("--firmware", help="firmware ELF (default build/firmware/qemu/firmware.elf)")
     a = ap.parse_args(argv)
+    log = lambda m: print(m, file=sys.stderr)  # noqa: E731
     try:
-        model, res = bench(a.firmware, a.model, a.ctx, log=lambda m: print(m, file=sys.stderr))
+        model, res, mac, nofit = bench(a.firmware, a.model, a.ctx, a.backends.split(","), log=log)
     except EmulatorError as e:
         print("mcu_bench: error: %s" % e, file=sys.stderr)
         return 2
-    table = bench_markdown(model, res)
+    macs = macs_per_token(model)
+    lines = row_lines(res, macs, a.mhz)
+    for (b, place), why in nofit.items():
+        lines.append("%s %s: does not fit (%s)" % (b, place, why))
+    table = markdown(res, mac, nofit, macs, a.mhz)
+    print("\n".join(lines))
+    print()
     print(table)
     if a.out:
-        write_section(a.out, table, rel(model))
+        write_section(a.out, "\n".join("    " + ln for ln in lines) + "\n\n" + table, rel(model), a.ctx)
     return 0
 
 
