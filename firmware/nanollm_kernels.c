@@ -192,37 +192,140 @@ __asm__(
     "   .size nk_dot4_q8_armv6m, . - nk_dot4_q8_armv6m\n"
     "   .popsection\n");
 
-/* one block's contribution to a row's accumulator a[0], a[1] (acc_block) */
-NK_INLINE void acc_h(int32_t *a, const uint8_t *p, int32_t emax, int32_t s) {
-    uint32_t h = rd16(p);
-    acc_block(&a[0], &a[1], s, f16_man(h), emax - f16_exp(h));
-}
+/* Blocks whose dot products are made (four rows at a time) before their scales are applied
+ * (one row at a time, with the row's state in registers): 8 x 4 sums on the stack. */
+#define NK_CHUNK 8
+
+/* acc_block over the blocks of one row from p up to pend (34 bytes apart), in assembly:
+ * block b's dot product is s[4 * b]; st = {a0, a1, emax} of the row, updated. The pair
+ * (a0, a1) means a0 * 2**13 + a1 as in acc_block, but the carry out of a1 is taken once,
+ * at the end, not per block: each block adds the same integer to that sum as acc_block
+ * does, and |a1| grows by less than 2**25 per block (NK_CHUNK of them at most per call),
+ * so nothing overflows and the pair stored back is acc_block's, bit for bit.
+ * Per block with the row's largest exponent (k = 0): 26 instructions, the C took 45-50:
+ * the row's state stays in registers (a0 in r8, the end in r9, 1024 in r10). */
+void nk_scale_row_armv6m(const uint8_t *p, const uint8_t *pend, const int32_t *s, int32_t *st);
+__asm__(
+    "   .pushsection .text.nk_scale_row_armv6m,\"ax\",%progbits\n"
+    "   .syntax unified\n"
+    "   .balign 2\n"
+    "   .global nk_scale_row_armv6m\n"
+    "   .hidden nk_scale_row_armv6m\n"
+    "   .type nk_scale_row_armv6m, %function\n"
+    "   .thumb_func\n"
+    "nk_scale_row_armv6m:\n"            /* r0 = p, r1 = pend, r2 = s, r3 = st */
+    "   push {r4-r7, lr}\n"
+    "   mov r4, r8\n"
+    "   mov r5, r9\n"
+    "   mov r6, r10\n"
+    "   push {r3-r6}\n"                 /* st, then the caller's r8-r10 */
+    "   mov r9, r1\n"                   /* pend */
+    "   movs r1, #1\n"
+    "   lsls r1, r1, #10\n"
+    "   mov r10, r1\n"                  /* the implicit mantissa bit */
+    "   ldr r1, [r3, #0]\n"
+    "   mov r8, r1\n"                   /* a0 */
+    "   ldr r5, [r3, #8]\n"             /* emax */
+    "   ldr r3, [r3, #4]\n"             /* a1 */
+    "   cmp r0, r9\n"
+    "   beq 9f\n"
+    "1: ldrb r6, [r0, #1]\n"
+    "   ldrb r1, [r0, #0]\n"
+    "   lsls r6, r6, #8\n"
+    "   orrs r6, r1\n"                  /* h: the block's fp16 scale */
+    "   ldr r7, [r2, #0]\n"             /* v: its dot product */
+    "   adds r2, #16\n"
+    "   adds r0, #34\n"
+    "   lsls r4, r6, #17\n"
+    "   lsrs r4, r4, #27\n"             /* e = (h >> 10) & 31 */
+    "   beq 5f\n"
+    "   lsls r1, r6, #22\n"
+    "   lsrs r1, r1, #22\n"
+    "   add r1, r10\n"                  /* m = (h & 1023) | 1024 */
+    "2: lsls r6, r6, #16\n"             /* N = the sign bit */
+    "   bpl 3f\n"
+    "   negs r1, r1\n"
+    "3: subs r4, r5, r4\n"              /* k = emax - e */
+    "   bne 6f\n"
+    "4: lsls r6, r7, #19\n"
+    "   lsrs r6, r6, #19\n"
+    "   muls r6, r1\n"
+    "   adds r3, r3, r6\n"              /* a1 += (v & 8191) * m */
+    "   asrs r7, r7, #13\n"
+    "   muls r7, r1\n"
+    "   add r8, r7\n"                   /* a0 += (v >> 13) * m */
+    "8: cmp r0, r9\n"
+    "   bne 1b\n"
+    "9: pop {r0}\n"                     /* st */
+    "   asrs r1, r3, #13\n"
+    "   add r1, r8\n"
+    "   str r1, [r0, #0]\n"             /* a0 + the carry out of a1 */
+    "   lsls r3, r3, #19\n"
+    "   lsrs r3, r3, #19\n"
+    "   str r3, [r0, #4]\n"             /* a1 & 8191 */
+    "   pop {r4-r6}\n"
+    "   mov r8, r4\n"
+    "   mov r9, r5\n"
+    "   mov r10, r6\n"
+    "   pop {r4-r7, pc}\n"
+    "5: movs r4, #1\n"                  /* subnormal: exponent 1, no implicit bit */
+    "   lsls r1, r6, #22\n"
+    "   lsrs r1, r1, #22\n"
+    "   b 2b\n"
+    "6: cmp r4, #13\n"
+    "   bgt 7f\n"
+    "   movs r6, #1\n"                  /* 1 <= k <= 13 */
+    "   lsls r6, r4\n"
+    "   subs r6, #1\n"
+    "   ands r6, r7\n"
+    "   muls r6, r1\n"
+    "   asrs r6, r4\n"
+    "   adds r3, r3, r6\n"              /* a1 += ((v & (2**k - 1)) * m) >> k */
+    "   asrs r7, r4\n"                  /* v >>= k */
+    "   b 4b\n"
+    "7: cmp r4, #24\n"
+    "   bgt 8b\n"                       /* below 2**-24 of the row's largest block: nothing */
+    "   subs r4, #13\n"                 /* 14 <= k <= 24 */
+    "   asrs r7, r4\n"                  /* u = v >> (k - 13) */
+    "   lsls r6, r7, #19\n"
+    "   lsrs r6, r6, #19\n"
+    "   muls r6, r1\n"
+    "   asrs r6, r6, #13\n"
+    "   adds r3, r3, r6\n"              /* a1 += ((u & 8191) * m) >> 13 */
+    "   asrs r7, r7, #13\n"             /* v >>= k */
+    "   b 4b\n"
+    "   .size nk_scale_row_armv6m, . - nk_scale_row_armv6m\n"
+    "   .popsection\n");
 
 void nk_matvec_q8_0(const uint8_t *w, int32_t n_rows, int32_t n_cols,
                     const int16_t *x, int32_t shx, int32_t *out) {
     int32_t nb = n_cols >> 5;
     int32_t rb = nb * 34;
     int32_t r = 0;
+    int32_t s[4 * NK_CHUNK];
     while (r < n_rows) {
         /* four rows at a time; the last n_rows % 4 one at a time (rb 0: row 0 four times) */
         int32_t g = n_rows - r >= 4 ? 4 : 1;
         int32_t step = g == 4 ? rb : 0;
         const uint8_t *row = w + r * rb;
-        int32_t emax[4], a[8], s[4];
+        int32_t st[12]; /* a0, a1, emax of each row */
         for (int32_t i = 0; i < g; i++) {
-            emax[i] = row_exp(row + i * rb, nb, 34, 0);
-            a[2 * i] = 0;
-            a[2 * i + 1] = 0;
+            st[3 * i] = 0;
+            st[3 * i + 1] = 0;
+            st[3 * i + 2] = row_exp(row + i * rb, nb, 34, 0);
         }
-        for (int32_t b = 0; b < nb; b++) {
-            const uint8_t *p = row + b * 34;
-            nk_dot4_q8_armv6m(p + 2, step, x + (b << 5), s);
+        for (int32_t b0 = 0; b0 < nb; b0 += NK_CHUNK) {
+            int32_t n = nb - b0 < NK_CHUNK ? nb - b0 : NK_CHUNK;
+            const uint8_t *p = row + b0 * 34;
+            for (int32_t b = 0; b < n; b++) {
+                nk_dot4_q8_armv6m(p + b * 34 + 2, step, x + ((b0 + b) << 5), s + 4 * b);
+            }
             for (int32_t i = 0; i < g; i++) {
-                acc_h(a + 2 * i, p + i * rb, emax[i], s[i]);
+                nk_scale_row_armv6m(p + i * rb, p + i * rb + n * 34, s + i, st + 3 * i);
             }
         }
         for (int32_t i = 0; i < g; i++) {
-            out[r + i] = acc_out(a[2 * i], a[2 * i + 1], 25 - emax[i] - shx);
+            out[r + i] = acc_out(st[3 * i], st[3 * i + 1], 25 - st[3 * i + 2] - shx);
         }
         r += g;
     }
