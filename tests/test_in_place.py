@@ -1,6 +1,8 @@
 """Weights in place (issue 14, item 1): a model on a ROMFS (MicroPython's VfsRom, the unix
 port's, mounted from a bytes object) is used where it lies, with no weight bytes on the heap,
 and gives the same logits as the same file streamed or loaded into RAM."""
+import os
+
 import pytest
 
 from nanollm import plan as P
@@ -16,10 +18,27 @@ def models(fixture_gguf):
     return {t: fixture_gguf("gpt2_trained", t) for t in ("q8_0", "q4_0", "q4_1", "f16")}
 
 
+def native_dir(tmp_path):
+    # a folder holding the x64 native module (make native), for the C kernels' runs
+    import shutil
+    import subprocess
+    import sys
+    from testutil import ROOT
+    r = subprocess.run(["make", "-s", "native", "PY=" + sys.executable], cwd=ROOT, capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    d = tmp_path / "natmod"
+    d.mkdir()
+    shutil.copy(os.path.join(ROOT, "build", "natmod", "nanollm_native_x64.mpy"), d / "nanollm_native.mpy")
+    return d
+
+
 def run_in_place(tmp_path, model, backend):
     img = tmp_path / "rom.img"
     romfs.write_image({"models/m.gguf": model}, str(img))
-    out = run_micropython_file("in_place_logits.py", [img, "models/m.gguf", backend, ",".join(map(str, IDS))])
+    path = [native_dir(tmp_path)] if backend == "native" else []
+    out = run_micropython_file("in_place_logits.py", [img, "models/m.gguf", backend, ",".join(map(str, IDS))],
+                               path=path)
     loads = {}
     cur = None
     locked = None
@@ -36,8 +55,8 @@ def run_in_place(tmp_path, model, backend):
     return loads, locked
 
 
-@pytest.mark.parametrize("t,backend", [("q8_0", "viper"), ("q4_0", "viper"), ("q4_1", "python"),
-                                       ("f16", "auto")])
+@pytest.mark.parametrize("t,backend", [("q8_0", "viper"), ("q8_0", "native"), ("q4_0", "viper"),
+                                       ("q4_1", "python"), ("q4_1", "native"), ("f16", "auto")])
 def test_in_place_streamed_and_in_ram_agree(tmp_path, models, t, backend):
     loads, locked = run_in_place(tmp_path, models[t], backend)
     inplace, streamed, ram = loads["None"], loads["True"], loads["False"]
