@@ -216,5 +216,8 @@ def test_rp2_uf2_is_rp2040_image_with_module():
     flash = b"".join(image[a] for a in sorted(image))
     assert len(flash) > 200 * 1024
     assert b"nanollm_native" in flash
+    # a ROMFS partition (firmware/ports/rp2/nanollm_romfs.h): VfsRom and vfs.rom_ioctl, which
+    # `mpremote romfs deploy` uses, are built only when MICROPY_HW_ROMFS_BYTES > 0
+    assert b"VfsRom" in flash and b"rom_ioctl" in flash
     for name in PROVIDES:
         assert name.encode() in flash, name
