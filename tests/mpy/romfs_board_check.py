@@ -36,4 +36,5 @@ for path, stream in ((None, None), ("/model.gguf", True)):
     print("LOCKED", m.path, gc.mem_alloc() - a)
     if stream is None:
         print("TEXT", repr(m.generate("ROMEO:", max_new_tokens=6, temperature=0)))
-m = None
+    m.close()  # its run state goes back to the heap before the next load
+    m = None
