@@ -202,8 +202,9 @@ class Model:
         # The small objects (the index, the tokenizer, the norm vectors) are made while the
         # largest free piece is held, so they land elsewhere; when they need part of it, the
         # load starts again holding less of it.
+        roomy = plan.roomy(path)
         for share in HOLD_SHARES:
-            self._hold_n = plan.hold_piece(self, share) if share else 0
+            self._hold_n = plan.hold_piece(self, share) if share and not roomy else 0
             try:
                 self._open_and_load(mode, ctx, stream, quiet)
                 return
@@ -339,6 +340,7 @@ class Model:
         if not self.integer:
             _float_kernels()
         free = plan.free_bytes()
+        roomy = free is not None and self._hold_n == 0 and plan.roomy(self.path)
         if free is not None:
             free += self._hold_n  # what was free when the load began: the plan counts from there
         self.tokenizer = Tokenizer(toks, merges, tt)
@@ -350,7 +352,7 @@ class Model:
         gc.collect()
         self._hold = None
         block = None
-        if free is not None:
+        if free is not None and not roomy:
             # the run state may use the held piece less what its allocation asks for first
             # (its small objects may land at the start of the piece once it is let go)
             block = max(0, plan.hold_piece(self, 1) - plan.BLOCK_SLACK)

@@ -55,6 +55,24 @@ def _fits(n):
         return False
 
 
+# Free heap beyond which a load neither holds nor measures pieces of it: this many times
+# the file's size, plus 1 MB (the run state of any context is then far from the largest
+# piece, and each measurement asks for blocks as large as the heap: slow on a big one)
+ROOMY_TIMES = 4
+
+
+def roomy(path):
+    """True when the free heap is so large next to the model file that pieces do not matter."""
+    if gc is None or not hasattr(gc, "mem_free"):
+        return True
+    try:
+        import os
+        size = os.stat(path)[6]
+    except (OSError, TypeError):
+        return False
+    return gc.mem_free() > ROOMY_TIMES * size + (1 << 20)
+
+
 def hold_piece(owner, share=0.75):
     """Hold `share` of the largest free piece of the heap as owner._hold; returns its size
     (0 on CPython). The loader holds it while it reads the file's index and builds the
