@@ -167,7 +167,13 @@ for b in AVAIL:
         instrument(m, K, smp)
         gc.collect()
         gc.disable()  # the wrappers allocate: no collection may land inside a stage
-        token(m, smp)
+        try:
+            token(m, smp)
+        except MemoryError:  # the heap ran out without collections: again, with them
+            gc.enable()
+            gc.collect()
+            acc.clear()
+            token(m, smp)
         gc.enable()
         kernels.use(b)
         for k in acc:
