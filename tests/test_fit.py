@@ -87,3 +87,8 @@ def test_ctx_chosen_and_said_once(mpy_x64):
     assert m, out
     loaded = [ln for ln in out.splitlines() if ln.startswith("LOADED")][0]
     assert loaded.split()[1] == m.group(1), out
+
+
+def test_out_of_memory_in_generate_is_a_nanollm_error():
+    out = run_micropython_file("oom_generate.py", heapsize="400k").strip()
+    assert re.match(r"ERR out of memory while generating \(\d+ bytes free; the plan kept \d+ KB", out), out

@@ -617,7 +617,15 @@ class Model:
     def generate(self, prompt, max_new_tokens=64, temperature=0.7, top_k=40, top_p=0.9, seed=None,
                  callback=None):
         from .generation import generate
-        return generate(self, prompt, max_new_tokens, temperature, top_k, top_p, seed, callback)
+        try:
+            return generate(self, prompt, max_new_tokens, temperature, top_k, top_p, seed, callback)
+        except MemoryError:
+            # the run state is allocated at load; what a generate() makes (the prompt's tokens,
+            # the text) comes out of the plan's headroom, which the caller's objects share
+            gc.collect()
+            raise NanoLLMError("out of memory while generating (%s; the plan kept %d KB for the prompt and the "
+                               "text): shorten the prompt or max_new_tokens, free memory, or load with a smaller "
+                               "ctx=" % (plan.describe_free(), plan.HEADROOM // 1024))
 
     def sampler_bufs(self):
         """The sampler's buffers in the run state (sampling.Sampler's bufs)."""
