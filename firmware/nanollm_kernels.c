@@ -446,11 +446,47 @@ NK_INLINE int32_t k4_mn(const uint8_t *s, int32_t j) {
     return j < 4 ? (s[j + 4] & 63) : ((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
 }
 
+/* q . x over one q4_K sub-block of 32: the low nibbles of q[0..31], or the high ones */
+NK_INLINE int32_t k4_dot_lo(const uint8_t *q, const int16_t *xa) {
+    int32_t s = 0;
+    for (int32_t i = 0; i < 32; i += 2) {
+        s += (int32_t)(q[i] & 15) * xa[i] + (int32_t)(q[i + 1] & 15) * xa[i + 1];
+    }
+    return s;
+}
+
+NK_INLINE int32_t k4_dot_hi(const uint8_t *q, const int16_t *xa) {
+    int32_t s = 0;
+    for (int32_t i = 0; i < 32; i += 2) {
+        s += (int32_t)(q[i] >> 4) * xa[i] + (int32_t)(q[i + 1] >> 4) * xa[i + 1];
+    }
+    return s;
+}
+
+NK_INLINE int32_t sum32(const int16_t *xa) {
+    int32_t t = 0;
+    for (int32_t i = 0; i < 32; i++) {
+        t += xa[i];
+    }
+    return t;
+}
+
+/* rows up to this many sub-blocks (4096 columns) take their input sums from a table made
+ * once per call, on the stack (512 bytes); wider ones sum the inputs row by row */
+#define K4_XS_MAX 128
+
 void nk_matvec_q4_K(const uint8_t *w, int32_t n_rows, int32_t n_cols,
                     const int16_t *x, int32_t shx, int32_t *out) {
     /* no SIMD form: the plain loop on every target */
     int32_t nb = n_cols >> 8;
     int32_t rb = nb * 144;
+    int32_t xs[K4_XS_MAX];
+    int32_t have_xs = nb * 8 <= K4_XS_MAX;
+    if (have_xs) {
+        for (int32_t k = 0; k < nb * 8; k++) {
+            xs[k] = sum32(x + 32 * k);
+        }
+    }
     for (int32_t r = 0; r < n_rows; r++) {
         const uint8_t *row = w + r * rb;
         int32_t ed = row_exp(row, nb, 144, 0);
@@ -465,20 +501,8 @@ void nk_matvec_q4_K(const uint8_t *w, int32_t n_rows, int32_t n_cols,
             for (int32_t j = 0; j < 8; j++) {
                 const uint8_t *q = p + 16 + 32 * (j >> 1);
                 const int16_t *xa = xb + 32 * j;
-                int32_t s = 0, t = 0;
-                if (j & 1) {
-                    for (int32_t i = 0; i < 32; i += 2) {
-                        int32_t a = xa[i], e = xa[i + 1];
-                        s += (int32_t)(q[i] >> 4) * a + (int32_t)(q[i + 1] >> 4) * e;
-                        t += a + e;
-                    }
-                } else {
-                    for (int32_t i = 0; i < 32; i += 2) {
-                        int32_t a = xa[i], e = xa[i + 1];
-                        s += (int32_t)(q[i] & 15) * a + (int32_t)(q[i + 1] & 15) * e;
-                        t += a + e;
-                    }
-                }
+                int32_t s = (j & 1) ? k4_dot_hi(q, xa) : k4_dot_lo(q, xa);
+                int32_t t = have_xs ? xs[b * 8 + j] : sum32(xa);
                 sd += k4_sc(p + 4, j) * s;
                 sm += k4_mn(p + 4, j) * t;
             }

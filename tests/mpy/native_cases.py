@@ -239,7 +239,8 @@ def rand_q4k(n_rows, n_cols, mode, extreme=False):
 for n_rows, n_cols, mode, xbits, extreme in ((1, 256, 0, 18, False), (3, 512, 0, 20, False),
                                              (2, 768, 1, 16, False), (4, 256, 3, 22, False),
                                              (2, 1024, 0, 24, True), (3, 256, 2, 4, False),
-                                             (2, 3072, 0, 22, False), (1, 300, 0, 18, False)):
+                                             (2, 3072, 0, 22, False), (1, 300, 0, 18, False),
+                                             (1, 4352, 0, 20, False)):  # past the C kernel's input-sum table
     w = rand_q4k(n_rows, n_cols, mode, extreme)
     x, shx = x16_for(n_cols, xbits)
     for s in (shx, shx - 9, shx + 7):
