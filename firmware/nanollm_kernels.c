@@ -192,6 +192,19 @@ __asm__(
     "   .size nk_dot4_q8_armv6m, . - nk_dot4_q8_armv6m\n"
     "   .popsection\n");
 
+/* row_exp for q8_0 rows: the exponent field is bits 2-6 of each scale's high byte, so
+ * only that byte is read and compared (the field itself: max(1, e) >> 0 as row_exp's). */
+static int32_t row_exp_q8(const uint8_t *p, int32_t nb) {
+    uint32_t emax = 1 << 2;
+    for (const uint8_t *end = p + nb * 34; p < end; p += 34) {
+        uint32_t e = p[1] & 0x7C;
+        if (e > emax) {
+            emax = e;
+        }
+    }
+    return (int32_t)(emax >> 2);
+}
+
 /* Blocks whose dot products are made (four rows at a time) before their scales are applied
  * (one row at a time, with the row's state in registers): 8 x 4 sums on the stack. */
 #define NK_CHUNK 8
@@ -312,7 +325,7 @@ void nk_matvec_q8_0(const uint8_t *w, int32_t n_rows, int32_t n_cols,
         for (int32_t i = 0; i < g; i++) {
             st[3 * i] = 0;
             st[3 * i + 1] = 0;
-            st[3 * i + 2] = row_exp(row + i * rb, nb, 34, 0);
+            st[3 * i + 2] = row_exp_q8(row + i * rb, nb);
         }
         for (int32_t b0 = 0; b0 < nb; b0 += NK_CHUNK) {
             int32_t n = nb - b0 < NK_CHUNK ? nb - b0 : NK_CHUNK;
