@@ -69,7 +69,7 @@ def served_repo():
 
 def test_mip_install_from_a_url_then_generate(served_repo):
     with emulator.UnixStandIn(heap="1m", fs_kb=1024) as em:
-        dev = em.start()
+        dev = em.device
         out = mpremote(dev, "mip", "install", "--target", "lib", served_repo + "/package.json")
         assert "Installing: lib/nanollm/model.gguf" in out and "Done" in out, out
         out = mpremote(dev, "exec", GENERATE)
@@ -87,7 +87,7 @@ def test_dist_folder_installs_with_its_line(tmp_path):
     assert (d / "lib" / "nanollm_native.mpy").exists() == native
     assert dist.INSTALL_LINE in (d / "INSTALL.txt").read_text()
     with emulator.UnixStandIn(heap="1m", fs_kb=1024) as em:
-        dev = em.start()
+        dev = em.device
         args = dist.INSTALL_LINE.split()[1:]  # "mpremote cp -r lib :", run from the folder
         mpremote(dev, *args, cwd=str(d))
         out = mpremote(dev, "exec", GENERATE)
