@@ -38,10 +38,14 @@ def test_device_tests_under_unix_micropython(models):
 
 
 def test_stand_in_unix_runs_every_device_test(models):
-    rc, out, err = devtest_run("--emulate", "unix", "--heap", "512k")
+    """With the x64 .mpy copied (make native-all is a test prerequisite) and expected."""
+    rc, out, err = devtest_run("--emulate", "unix", "--heap", "512k", "--expect-backend", "native",
+                               "--quant-models")
     assert rc == 0, out + err
-    assert out.strip().splitlines()[-1] == "8 passed, 0 failed", out
+    assert out.strip().splitlines()[-1] == "12 passed, 0 failed", out
     assert "PASS test_dev_stream.test_big_model_streams_and_generates" in out
+    assert "PASS test_dev_native.test_logits_native_equal_viper_every_block_type" in out
+    assert "PASS test_dev_native.test_native_module_for_another_arch_is_refused" in out
     assert "copying" in err  # progress is shown
 
 

@@ -15,7 +15,7 @@ import plan as planner
 from nanollm import plan as P
 
 PLAN = os.path.join(ROOT, "host_tools", "plan.py")
-BOARDS = ["esp32", "esp32s3", "qemu-m0", "rp2040", "rp2350", "unix"]
+BOARDS = ["esp32", "esp32c3", "esp32s3", "qemu-m0", "rp2040", "rp2350", "unix"]
 
 
 def plan_cli(*args):
@@ -41,7 +41,7 @@ def test_every_board_profile_is_complete():
         b = planner.load_board(name)
         for key in ("ram_bytes", "free_heap_bytes", "fs_bytes", "cpu", "clock_mhz", "native_arch", "sources"):
             assert key in b, (name, key)
-        assert b["native_arch"] in ("armv6m", "armv7emsp", "xtensawin", "x64")
+        assert b["native_arch"] in ("armv6m", "armv7emsp", "xtensawin", "rv32imc", "x64")
         assert 0 < b["free_heap_bytes"] <= b["ram_bytes"] + b.get("psram_bytes", 0)
         for key in ("ram_bytes", "free_heap_bytes", "native_arch"):
             assert key in b["sources"], (name, key)

@@ -4,6 +4,7 @@
   python host_tools/harness/devtest.py --device /dev/ttyACM0 [--board rp2040] [-k PATTERN]
   python host_tools/harness/devtest.py --emulate unix       # the unix micropython on a PTY (socat)
   python host_tools/harness/devtest.py --emulate qemu       # the emulated Cortex-M0 (make firmware-qemu)
+  python host_tools/harness/devtest.py --emulate qemu-m3    # ... Cortex-M3, qemu-m4, qemu-rv32 (stock firmware)
 
 Copies lib/nanollm (as .py, or as .mpy from mpy-cross for the board's architecture), the
 native module when one is built for that architecture, a model and the test files to the
@@ -16,12 +17,13 @@ import glob
 import os
 import sys
 
+from harness import emulator
 from nanollm_host import install
 from nanollm_host.board_io import (EXIT_BOARD, EXIT_FAIL, MPY_ARCH, Board, BoardError as DevtestError,
                                    BoardLost, BoardTimeout, copy_files, say)
 from nanollm_host.boards import UnknownBoard, board_names, load_board as _load_board
 from nanollm_host.paths import DEVICE_TESTS, native_module
-from nanollm_host.testmodels import big_model, default_model
+from nanollm_host.testmodels import QUANT_TYPES, big_model, default_model, fixture_model
 
 
 def load_board(name):
@@ -48,6 +50,10 @@ def test_modules(tests_dir):
 
 RUNNER = """
 import sys, os, gc
+# modules the host's probes imported before the copy (e.g. lib/nanollm holding only a
+# preloaded model, which imports as an empty namespace package) must not stand in
+for _m in [m for m in sys.modules if m.split('.')[0] in ('nanollm', 'nanollm_native')]:
+    del sys.modules[_m]
 _b = os.getcwd().rstrip('/')
 # a copied runtime in lib/ goes first; with the runtime frozen into the firmware, lib/ (which
 # then holds only the model) goes last so it cannot shadow the frozen package
@@ -57,6 +63,7 @@ import devharness as H
 H.config.update(%(config)r)
 if H.config['model']: H.config['model'] = _b + '/' + H.config['model']
 if H.config['big_model']: H.config['big_model'] = _b + '/' + H.config['big_model']
+H.config['quant_models'] = [_b + '/' + p for p in H.config['quant_models']]
 del _b
 gc.collect()
 H.run(%(modules)r, %(pattern)r)
@@ -105,7 +112,14 @@ def preload_files(args):
         out.append((model_file(args), "lib/nanollm/model.gguf"))
     if not args.no_big_model:
         out.append((args.big_model or big_model(n_layer=args.big_layers, n_ff=args.big_ff), "big.gguf"))
-    return out
+    return out + quant_model_files(args)
+
+
+def quant_model_files(args):
+    """One small model per block type, for the native-against-viper logits test."""
+    if not args.quant_models:
+        return []
+    return [(fixture_model(q), "q/%s.gguf" % q) for q in QUANT_TYPES]
 
 
 def collect(tests_dir, mods, pattern):
@@ -156,6 +170,7 @@ def plan_copies(args, arch, board, frozen=False, builtin_native=False):
     if not args.no_big_model:
         big = args.big_model or big_model(n_layer=args.big_layers, n_ff=args.big_ff)
         files.append((big, "big.gguf"))
+    files += quant_model_files(args)
     return fmt, files, mods, big is not None, nat is not None
 
 
@@ -170,7 +185,15 @@ def run_tests(args, device, board_profile, soft_reset):
         if board_profile and board_profile.get("native_arch") and arch and board_profile["native_arch"] != arch:
             raise DevtestError("board profile %s is for %s but the board's MicroPython is %s"
                                % (board_profile["name"], board_profile["native_arch"], arch))
-        frozen = b._try("nanollm") and b.eval("not __import__('nanollm').__file__.startswith('/')")
+        if args.emulated and not emulator.loads(arch, args.emulated.arch):
+            raise DevtestError("the emulated board %s should load %s .mpy files but its MicroPython takes %s"
+                               % (args.emulated.name, args.emulated.arch, arch), EXIT_BOARD)
+        if args.emulated and arch != args.emulated.arch:
+            say("its MicroPython takes .mpy files up to %s; the board's module is %s" % (arch, args.emulated.arch))
+            arch = args.emulated.arch
+        # frozen: a package with a path not on the filesystem (a folder lib/nanollm holding
+        # only a preloaded model imports as a namespace package without __file__)
+        frozen = b._try("nanollm") and b.eval("not getattr(__import__('nanollm'), '__file__', '/').startswith('/')")
         builtin_native = b._try("nanollm_native") and b.eval(
             "not hasattr(__import__('nanollm_native'), '__file__')")
         fmt, files, mods, has_big, has_native = plan_copies(args, arch, board_profile, frozen, builtin_native)
@@ -188,8 +211,9 @@ def run_tests(args, device, board_profile, soft_reset):
         copy_files(b, files, b._try("hashlib"), fs_free if fs_free > 0 else None, b._try("binascii"), preloaded)
         config = {"model": None if args.no_model else "lib/nanollm/model.gguf",
                   "big_model": "big.gguf" if has_big else None,
-                  "board": board_profile["name"] if board_profile else None, "ctx": args.ctx,
-                  "stream": args.stream}
+                  "board": board_profile["name"] if board_profile else (args.emulate or None), "ctx": args.ctx,
+                  "stream": args.stream, "backend": args.expect_backend,
+                  "quant_models": ["q/%s.gguf" % q for q in QUANT_TYPES] if args.quant_models else []}
         # on boards that soft-reset, every test runs in a fresh interpreter (a clean heap);
         # the unix port cannot soft-reset: one session runs them all
         if soft_reset and not args.no_isolate:
@@ -274,8 +298,10 @@ def main(argv=None):
                                              "with mpremote, run the tests there and report pass/fail.")
     g = ap.add_mutually_exclusive_group()
     g.add_argument("--device", help="serial port (/dev/ttyACM0), PTY, or socket://HOST:PORT")
-    g.add_argument("--emulate", choices=["unix", "qemu"],
-                   help="start a stand-in board: the unix micropython on a PTY, or the qemu Cortex-M0")
+    g.add_argument("--emulate", choices=["unix", "qemu"] + sorted(emulator.BOARDS),
+                   help="start a stand-in board: the unix micropython on a PTY, or an emulated board: %s "
+                   "(qemu is qemu-m0)" % "; ".join("%s = %s (%s)" % (b.name, b.title, b.arch)
+                                                    for b in emulator.BOARDS.values()))
     ap.add_argument("--board", help="board profile from boards/ (%s); checked against the board"
                     % ", ".join(board_names()))
     ap.add_argument("-k", metavar="PATTERN", help="only tests whose module.name contains PATTERN")
@@ -289,6 +315,11 @@ def main(argv=None):
                     "(default: the model's, else the largest that loads)")
     ap.add_argument("--stream", action="store_true", help="the tests load models with every weight streamed")
     ap.add_argument("--no-native", action="store_true", help="do not copy the native module")
+    ap.add_argument("--expect-backend", choices=["native", "viper", "python"],
+                    help="the runtime must pick this kernel backend (test_dev_native checks it)")
+    ap.add_argument("--quant-models", action="store_true",
+                    help="also copy the test fixture as %s for the native-against-viper logits test"
+                    % ", ".join(QUANT_TYPES))
     ap.add_argument("--format", choices=["auto", "py", "mpy"], default="auto",
                     help="runtime as .py or .mpy (auto: .mpy except on the unix port)")
     ap.add_argument("--tests", default=DEVICE_TESTS, help="folder of test_*.py files (default tests/device)")
@@ -300,23 +331,24 @@ def main(argv=None):
     ap.add_argument("--heap", help="--emulate unix: heap size, e.g. 256k")
     ap.add_argument("--fs-kb", type=int, help="--emulate unix: a LittleFS filesystem of this many KB "
                     "(outside the heap)")
-    ap.add_argument("--firmware", help="--emulate qemu: firmware ELF (default build/firmware/qemu/firmware.elf)")
+    ap.add_argument("--firmware", help="--emulate qemu*: firmware ELF (default: the board's, e.g. "
+                    "build/firmware/qemu/firmware.elf)")
     ap.add_argument("--install", metavar="DIR", help="install the runtime, native module and model from a make dist "
                     "folder (build/dist/ARCH) instead of from lib/")
     args = ap.parse_args(argv)
     args.tests = os.path.abspath(args.tests)
     args.preloaded = []
+    args.emulated = emulator.emulated_board(args.emulate) if args.emulate and args.emulate != "unix" else None
     if not args.device and not args.emulate:
-        ap.error("give --device PORT or --emulate unix|qemu")
+        ap.error("give --device PORT or --emulate unix|qemu|%s" % "|".join(sorted(emulator.BOARDS)))
     try:
         profile = load_board(args.board) if args.board else None
-        if args.emulate and profile is None:
+        if args.emulate and profile is None and args.emulate in ("unix", "qemu", "qemu-m0"):
             profile = load_board("unix" if args.emulate == "unix" else "qemu-m0")
         em = None
         if args.emulate:
-            from harness import emulator
             try:
-                if args.emulate == "qemu":
+                if args.emulated:
                     args.preloaded = preload_files(args)
                 em = emulator.make(args.emulate, heap=args.heap, fs_kb=args.fs_kb, firmware=args.firmware,
                                    preload=args.preloaded)

@@ -6,10 +6,11 @@
       that a soft reset (Ctrl-D) ends it: tell mpremote `resume`. --fs-kb mounts a LittleFS
       filesystem of that size as its working directory (a board's small flash filesystem);
       its blocks live in a host file, not in the heap, as a board's flash is not its RAM.
-  python host_tools/harness/emulator.py qemu [--firmware build/firmware/qemu/firmware.elf] [--icount] [--romfs IMG]
-      MicroPython's qemu port on the emulated BBC micro:bit machine (Cortex-M0) with 256 KB
-      RAM, console on a PTY. --icount makes time count instructions (1 ns each). --romfs puts a
-      ROMFS image (make romfs) in the board's ROMFS partition, mounted at /rom at boot.
+  python host_tools/harness/emulator.py qemu [--board qemu-m0] [--firmware ELF] [--icount] [--romfs IMG]
+      MicroPython's qemu port on an emulated board (BOARDS below; `qemu` alone is the
+      micro:bit Cortex-M0, 256 KB RAM), console on a PTY. --icount makes time count
+      instructions (1 ns each). --romfs (micro:bit board) puts a ROMFS image (make romfs)
+      in the board's ROMFS partition, mounted at /rom at boot.
 
 Both print the device to connect to (`mpremote connect DEVICE resume ...`) and run until
 Ctrl-C. The classes are used by devtest.py and the tests.
@@ -33,6 +34,73 @@ QEMU_FLASH = 1048576
 # the nanollm qemu board's ROMFS partition: flash after QEMU_FLASH (NANOLLM_ROMFS_BYTES in
 # firmware/ports/qemu/NANOLLM_MICROBIT), holding an image when one is loaded before boot
 QEMU_ROMFS = 1048576
+
+
+class EmulatedBoard:
+    """One emulated board: the qemu machine, the firmware that runs on it (a make target),
+    the .mpy architecture it loads and where its filesystem lives, which the host can
+    fill before boot. fs is (address, bytes) of a RAM region, or None: the flash after
+    the firmware image (the micro:bit board, see fs_area)."""
+
+    def __init__(self, name, title, arch, qemu, machine, make_target, firmware, fs=None, builtin_native=False):
+        self.name = name
+        self.title = title
+        self.arch = arch
+        self.qemu = qemu
+        self.machine = machine
+        self.make_target = make_target
+        self.firmware = firmware
+        self.fs = fs
+        self.builtin_native = builtin_native
+
+    def fs_region(self, firmware=None):
+        if self.fs is None:
+            return fs_area(firmware or self.firmware)
+        return self.fs
+
+
+def _fw(board):
+    return os.path.join(BUILD, "firmware", board, "firmware.elf")
+
+
+# The emulated boards, each MicroPython 1.25's qemu port (firmware/ports/qemu/). The
+# micro:bit board has the runtime frozen and nanollm_native built in (the smallest heap);
+# the others are stock firmware plus a filesystem: the runtime and the native .mpy for
+# their architecture are copied to them over the console, as a user would.
+BOARDS = {b.name: b for b in (
+    EmulatedBoard("qemu-m0", "BBC micro:bit machine, Cortex-M0, 256 KB RAM", "armv6m", "qemu-system-arm",
+                  ["-machine", "microbit", "-global", "nrf51-soc.flash-size=%d" % (QEMU_FLASH + QEMU_ROMFS),
+                   "-global", "nrf51-soc.sram-size=%d" % QEMU_RAM],
+                  "firmware-qemu", QEMU_FIRMWARE, builtin_native=True),
+    EmulatedBoard("qemu-m3", "MPS2 AN385, Cortex-M3", "armv7m", "qemu-system-arm", ["-machine", "mps2-an385"],
+                  "firmware-qemu-m3", _fw("qemu-m3"), fs=(0x21000000, 0x300000)),
+    EmulatedBoard("qemu-m4", "MPS2 AN386, Cortex-M4 with FPU and DSP", "armv7emsp", "qemu-system-arm",
+                  ["-machine", "mps2-an386"], "firmware-qemu-m4", _fw("qemu-m4"), fs=(0x21000000, 0x300000)),
+    EmulatedBoard("qemu-rv32", "RISC-V virt, rv32imac", "rv32imc", "qemu-system-riscv32",
+                  ["-machine", "virt", "-bios", "none"], "firmware-qemu-rv32", _fw("qemu-rv32"),
+                  fs=(0x81000000, 0x200000)),
+)}
+
+
+_THUMB = ("armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp")
+
+
+def loads(firmware_arch, mpy_arch):
+    """Does a MicroPython whose sys.implementation._mpy names firmware_arch load a native
+    .mpy for mpy_arch? A Thumb firmware names the newest Arm architecture it takes and
+    takes every older one from armv6m (py/persistentcode.h: a Cortex-M3 build says
+    armv7em); every other port takes its own only."""
+    if firmware_arch in _THUMB and mpy_arch in _THUMB:
+        return _THUMB.index(mpy_arch) <= _THUMB.index(firmware_arch)
+    return firmware_arch == mpy_arch
+
+
+def emulated_board(name):
+    if name == "qemu":
+        name = "qemu-m0"
+    if name not in BOARDS:
+        raise EmulatorError("unknown emulated board %r; known: %s" % (name, ", ".join(BOARDS)))
+    return BOARDS[name]
 
 
 class EmulatorError(Exception):
@@ -200,11 +268,13 @@ class UnixStandIn(_StandIn):
 
 
 class QemuStandIn(_StandIn):
-    """MicroPython's qemu port on the emulated micro:bit (Cortex-M0, 256 KB RAM), console on a PTY."""
+    """MicroPython's qemu port on an emulated board (BOARDS; the micro:bit Cortex-M0 by
+    default), console on a PTY."""
 
     def __init__(self, firmware=None, icount=False, plugin=None, plugin_log=None, ram=QEMU_RAM, preload=None,
-                 romfs=None):
-        self.firmware = firmware or QEMU_FIRMWARE
+                 romfs=None, board="qemu-m0"):
+        self.board = emulated_board(board)
+        self.firmware = firmware or self.board.firmware
         self.icount = icount
         # [(local file, path on the board)]: written into the emulated flash filesystem
         # before boot (the emulated UART moves only a few KB/s; a real board's USB is faster)
@@ -219,18 +289,24 @@ class QemuStandIn(_StandIn):
         self.device = None
 
     def command(self):
-        exe = shutil.which("qemu-system-arm")
+        bd = self.board
+        exe = shutil.which(bd.qemu)
         if exe is None:
-            raise EmulatorError("qemu-system-arm is missing: `apt-get install qemu-system-arm`")
+            pkg = "qemu-system-misc" if bd.qemu == "qemu-system-riscv32" else bd.qemu
+            raise EmulatorError("%s is missing: `apt-get install %s`" % (bd.qemu, pkg))
         if not os.path.exists(self.firmware):
-            raise EmulatorError("%s is missing: build it with `make firmware-qemu`" % rel(self.firmware))
-        cmd = [exe, "-machine", "microbit", "-global", "nrf51-soc.flash-size=%d" % (QEMU_FLASH + QEMU_ROMFS),
-               "-global", "nrf51-soc.sram-size=%d" % self.ram, "-display", "none", "-monitor", "none",
-               "-serial", "pty", "-semihosting", "-kernel", self.firmware]
+            raise EmulatorError("%s is missing: build it with `make %s`" % (rel(self.firmware), bd.make_target))
+        machine = list(bd.machine)
+        if bd.name == "qemu-m0" and self.ram != QEMU_RAM:
+            machine[-1] = "nrf51-soc.sram-size=%d" % self.ram
+        cmd = [exe] + machine + ["-display", "none", "-monitor", "none",
+                                 "-serial", "pty", "-semihosting", "-kernel", self.firmware]
         if self.preload:
-            addr, self.image = flash_image(self.firmware, self.preload)
+            addr, self.image = flash_image(self.firmware, self.preload, bd)
             cmd += ["-device", "loader,file=%s,addr=0x%x" % (self.image, addr)]
         if self.romfs:
+            if bd.name != "qemu-m0":
+                raise EmulatorError("--romfs: only the micro:bit board (qemu-m0) has a ROMFS partition")
             if os.path.getsize(self.romfs) > QEMU_ROMFS:
                 raise EmulatorError("the ROMFS image %s (%d KB) exceeds the board's %d KB ROMFS partition"
                                     % (rel(self.romfs), os.path.getsize(self.romfs) // 1024, QEMU_ROMFS // 1024))
@@ -286,17 +362,19 @@ def fs_area(firmware):
 FS_PAGE = 1024
 
 
-def flash_image(firmware, files):
+def flash_image(firmware, files, board=None):
     """A LittleFS image (MicroPython's VfsLfs2 layout: 1 KB blocks) holding files, cached
-    under build/emulator; returns (flash address, image path)."""
+    under build/emulator (one per board); returns (flash address, image path)."""
     import hashlib
     import littlefs
-    addr, size = fs_area(firmware)
+    board = board or BOARDS["qemu-m0"]
+    addr, size = board.fs_region(firmware)
     h = hashlib.sha256(("%d %d" % (addr, size)).encode())
     for local, remote in files:
         st = os.stat(local)
         h.update(("%s %s %d %d" % (local, remote, st.st_size, st.st_mtime_ns)).encode())
-    out = os.path.join(BUILD, "emulator", "flash_%s.img" % h.hexdigest()[:16])
+    prefix = "flash_%s_" % board.name
+    out = os.path.join(BUILD, "emulator", prefix + "%s.img" % h.hexdigest()[:16])
     if os.path.exists(out):
         return addr, out
     need = sum(os.path.getsize(p) for p, _ in files)
@@ -312,8 +390,8 @@ def flash_image(firmware, files):
         with open(local, "rb") as src, fs.open(remote, "wb") as dst:
             dst.write(src.read())
     os.makedirs(os.path.dirname(out), exist_ok=True)
-    for old in os.listdir(os.path.dirname(out)):  # keep one image
-        if old.startswith("flash_") and old.endswith(".img"):
+    for old in os.listdir(os.path.dirname(out)):  # keep one image per board
+        if old.startswith(prefix) and old.endswith(".img"):
             os.remove(os.path.join(os.path.dirname(out), old))
     tmp = out + ".tmp"
     with open(tmp, "wb") as f:
@@ -325,20 +403,22 @@ def flash_image(firmware, files):
 def make(kind, **kw):
     if kind == "unix":
         return UnixStandIn(heap=kw.get("heap"), fs_kb=kw.get("fs_kb"))
-    if kind == "qemu":
+    if kind == "qemu" or kind in BOARDS:
         return QemuStandIn(firmware=kw.get("firmware"), icount=kw.get("icount", False), preload=kw.get("preload"),
-                           romfs=kw.get("romfs"))
-    raise EmulatorError("unknown stand-in %r: use unix or qemu" % kind)
+                           romfs=kw.get("romfs"), board=kw.get("board") or kind)
+    raise EmulatorError("unknown stand-in %r: use unix, qemu or one of %s" % (kind, ", ".join(BOARDS)))
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Run a stand-in board (unix micropython on a PTY, or qemu) "
                                              "for mpremote and devtest.py.")
-    ap.add_argument("kind", choices=["unix", "qemu"], help="which stand-in")
+    ap.add_argument("kind", choices=["unix", "qemu"] + sorted(BOARDS),
+                    help="which stand-in (qemu is qemu-m0): %s" % "; ".join(
+                        "%s = %s (%s)" % (b.name, b.title, b.arch) for b in BOARDS.values()))
     ap.add_argument("--heap", help="unix: heap size, e.g. 256k (default: the port's 2 MB)")
     ap.add_argument("--fs-kb", type=int, help="unix: a LittleFS filesystem of this many KB as the working directory "
                     "(its blocks in a host file, outside the heap)")
-    ap.add_argument("--firmware", help="qemu: firmware ELF (default %s)" % rel(QEMU_FIRMWARE))
+    ap.add_argument("--firmware", help="qemu: firmware ELF (default: the board's, e.g. %s)" % rel(QEMU_FIRMWARE))
     ap.add_argument("--icount", action="store_true", help="qemu: -icount shift=0 (time = instructions)")
     ap.add_argument("--romfs", help="qemu: a ROMFS image (make romfs: build/romfs/romfs.img) in the board's ROMFS "
                     "partition, mounted at /rom at boot")

@@ -18,6 +18,9 @@ MPY_ARCH = [None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7em
             "xtensa", "xtensawin", "rv32imc", "rv64imc"]
 
 
+SERIAL_TIMEOUT = 5
+
+
 class BoardError(Exception):
     """Bad input or an unusable board; carries the exit status."""
 
@@ -45,7 +48,9 @@ class Board:
         if not self.device.startswith(("socket://", "rfc2217://")) and not os.path.exists(self.device):
             raise BoardError("no board at %s (no such device)" % self.device)
         try:
-            self.t = SerialTransport(self.device, baudrate=115200, timeout=1)
+            # the serial timeout bounds mpremote's waits for single replies (raw-paste's "R\x01",
+            # "OK"): at 1 s an emulated board on a loaded machine missed them now and then
+            self.t = SerialTransport(self.device, baudrate=115200, timeout=SERIAL_TIMEOUT)
         except (TransportError, OSError, Exception) as e:
             raise BoardError("no board at %s (%s)" % (self.device, e))
         quiet = io.StringIO()

@@ -16,14 +16,19 @@ def _stale(out, *inputs):
     return any(os.path.getmtime(p) > t for p in inputs if os.path.exists(p))
 
 
-def fixture_model():
-    """The trained test fixture as q8_0 (used until lib/nanollm/model.gguf exists)."""
-    out = os.path.join(BUILD, "fixture_q8_0.gguf")
+# the block types the integer path runs (one matvec kernel each)
+QUANT_TYPES = ("q8_0", "q4_0", "q4_1")
+
+
+def fixture_model(qtype="q8_0"):
+    """The trained test fixture as q8_0 (used until lib/nanollm/model.gguf exists), or
+    as another of QUANT_TYPES."""
+    out = os.path.join(BUILD, "fixture_%s.gguf" % qtype)
     src = os.path.join(FIXTURE, "model.safetensors")
     if _stale(out, src):
         from nanollm_host.gguf_model import convert_checkpoint
         os.makedirs(BUILD, exist_ok=True)
-        convert_checkpoint(FIXTURE, out, "q8_0")
+        convert_checkpoint(FIXTURE, out, qtype)
     return out
 
 

@@ -20,4 +20,5 @@ def _device_models():
     devharness.config["model"] = testmodels.default_model()
     devharness.config["big_model"] = testmodels.big_model()
     devharness.config["board"] = "cpython"
+    devharness.config["quant_models"] = [testmodels.fixture_model(q) for q in testmodels.QUANT_TYPES]
     yield

@@ -16,7 +16,10 @@ MICRO = sys.implementation.name == "micropython"
 #   board      board profile name
 #   ctx        context length to load the model with (None: the model's, or the largest that fits)
 #   stream     True: load models with every weight streamed (tight heaps)
-config = {"model": None, "big_model": None, "board": None, "ctx": None, "stream": False}
+#   backend    the kernel backend the runtime must have picked (None: any)
+#   quant_models  paths of one small model per block type (q8_0, q4_0, q4_1), or []
+config = {"model": None, "big_model": None, "board": None, "ctx": None, "stream": False, "backend": None,
+          "quant_models": []}
 
 
 class Skip(Exception):
