@@ -17,6 +17,7 @@ import sys
 import pytest
 
 from testutil import ROOT, mpy_script
+from test_native import KERNELS  # every kernel the module provides
 
 from harness import emulator
 from nanollm_host import install
@@ -25,9 +26,6 @@ from nanollm_host.paths import native_module
 
 DEVTEST = os.path.join(ROOT, "host_tools", "harness", "devtest.py")
 STOCK = ["qemu-m3", "qemu-m4", "qemu-rv32"]
-KERNELS = ("to_x16", "matvec_q8_0", "matvec_q4_0", "matvec_q4_1", "add_q", "gelu_q",
-           "layernorm_q", "kv_store", "attend_head", "dequant_row_q", "isqrt",
-           "argmax_q", "top_k_q", "weights_q", "top_p_q", "draw_q")
 
 
 def _need(board):
