@@ -92,7 +92,8 @@ def devtest_run(*args, timeout=900):
 @pytest.mark.parametrize("board", STOCK)
 def test_device_tests_on_stock_firmware_with_native_mpy(board):
     bd = _need(board)
-    rc, out, err = devtest_run("--emulate", board, "--expect-backend", "native", "--quant-models")
+    # context 32: see hwtest_emulated.DEFAULT_SESSIONS
+    rc, out, err = devtest_run("--emulate", board, "--expect-backend", "native", "--quant-models", "--ctx", "32")
     assert rc == 0, out[-4000:] + err[-2000:]
     assert "runtime as .mpy, with the native module" in err, err
     assert "\nbackend native" in out, out

@@ -31,22 +31,28 @@ def test_kernels_picked_are_the_expected_ones():
     assert got == want, "backend %s, expected %s: %s" % (got, want, kernels.backend_note())
 
 
-def _logits(path, backend):
+def _logits(path):
+    """{backend: [logits bytes at each position]} for native then viper on one loaded model
+    (one load per model: a small heap with both kernel sets fragments under repeated loads).
+    Each pass rewrites the KV cache from position 0, so both see the same state."""
     import nanollm
     from nanollm import kernels
-    old = kernels.use(backend)
     # weights streamed: the viper kernels compiled beside the native ones leave a heap too
     # fragmented for resident matrices on a small board; the kernels are what is compared
     m = nanollm.load(path, ctx=len(_TOKENS), stream=True)
+    out = {}
     try:
-        out = []
-        for pos, tok in enumerate(_TOKENS):
-            out.append(bytes(m.forward(tok, pos)))  # a copy: the logits buffer is reused
+        for backend in ("native", "viper"):
+            old = kernels.use(backend)
+            try:
+                # a copy of each: the logits buffer is reused
+                out[backend] = [bytes(m.forward(tok, pos)) for pos, tok in enumerate(_TOKENS)]
+            finally:
+                kernels.use(old)
         return out
     finally:
         m.close()
         nanollm._default = None
-        kernels.use(old)
         gc.collect()
 
 
@@ -56,8 +62,8 @@ def test_logits_native_equal_viper_every_block_type():
         H.skip("no per-block-type models configured")
     _need_native()
     for path in paths:
-        a = _logits(path, "native")
-        b = _logits(path, "viper")
+        got = _logits(path)
+        a, b = got["native"], got["viper"]
         for pos in range(len(_TOKENS)):
             assert a[pos] == b[pos], "%s: native and viper logits differ at position %d" % (path, pos)
         print("%s: %d positions x %d logits bit-identical" % (path.rsplit("/", 1)[-1], len(a), len(a[0]) // 4))
