@@ -243,7 +243,9 @@ def run_tests(args, device, board_profile, soft_reset):
 
         problem = None
         for i, (run_mods, pattern) in enumerate(runs):
-            if len(runs) > 1 and i:
+            # the first too: the copy's commands and the host's probes leave the heap
+            # fragmented, and a native .mpy needs one piece for its code
+            if soft_reset and not args.no_isolate:
                 b.reset()
             state["end"] = None
             code = RUNNER % {"tests": "devtest", "config": config, "modules": run_mods, "pattern": pattern,

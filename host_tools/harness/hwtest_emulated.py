@@ -50,9 +50,10 @@ def run_board(name, pattern, log):
         cmd = [sys.executable, DEVTEST, "--emulate", name] + args
         log("%s: devtest %s" % (name, " ".join(args)))
         r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-        m = re.search(r"^backend (\w+)", r.stdout, re.M)
-        if m:
-            backend = m.group(1)
+        # every test that reports the backend must agree, else the column shows them all
+        seen = sorted(set(re.findall(r"^backend (\w+)", r.stdout, re.M)))
+        if seen:
+            backend = "/".join(seen) if backend in ("?", "/".join(seen)) else backend + "/" + "/".join(seen)
         last = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else ""
         m = re.match(r"(\d+) passed, (\d+) failed", last)
         if m:
