@@ -39,19 +39,14 @@ class FlashBlockDev:
         return 0 if op in (1, 2, 3) else None
 
 
-# LittleFS reads (and caches) at least this many bytes per call of readblocks: a whole
-# page, so streaming weights calls the block device once per page, not once per 32 bytes
-_READ = 256
-
-
 def _mount():
     first, count = _b.fs_pages()
     bdev = FlashBlockDev(first, count)
     try:
-        vfs.mount(vfs.VfsLfs2(bdev, readsize=_READ), "/")
+        vfs.mount(bdev, "/")
     except OSError:
         vfs.VfsLfs2.mkfs(bdev)
-        vfs.mount(vfs.VfsLfs2(bdev, readsize=_READ), "/")
+        vfs.mount(bdev, "/")
     if "/lib" not in sys.path:
         sys.path.append("/lib")
 
