@@ -156,9 +156,13 @@ if PROFILE:
             prof[name] = prof.get(name, 0.0) + ms(t, now())
             return r
         return w
-    for n in ("to_x16", "add_q", "layernorm_q", "gelu_q", "kv_store", "attend_head", "dequant_row_q",
-              "dequant_row_f", "matvec_f32", "argmax_q", "top_k_q", "weights_q", "top_p_q", "draw_q"):
-        setattr(K, n, wrap(n, getattr(K, n)))
+    for n in kernels.KERNEL_NAMES:
+        if not n.startswith("matvec_q"):
+            setattr(K, n, wrap(n, getattr(K, n)))
+    # the float path's kernels are module functions (kernels_float), looked up per call
+    import nanollm.kernels_float as F
+    for n in ("dequant_row_f", "matvec_f32"):
+        setattr(F, n, wrap(n, getattr(F, n)))
     for k in list(K.matvec_q):
         K.matvec_q[k] = wrap("matvec", K.matvec_q[k])
 t0 = now()
