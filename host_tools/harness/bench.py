@@ -695,6 +695,8 @@ def main(argv=None):
     ap.add_argument("--json", help="also write the raw results here")
     ap.add_argument("--render", metavar="JSON",
                     help="no measuring: rewrite the report from results saved with --json (same --models/--types)")
+    ap.add_argument("--note", action="append", default=[],
+                    help="a line for the report's notes (e.g. where a re-rendered report's cells come from)")
     a = ap.parse_args(argv)
     if a.quick:
         a.models, a.repeats, a.callgrind, a.quiet_wait = "default", 1, False, 0
@@ -715,7 +717,7 @@ def main(argv=None):
 
     t_start = time.time()
     meta = {"date": time.strftime("%Y-%m-%d"), "models": models, "types": types, "backends": backends,
-            "files": {}, "model_info": {}, "notes": [], "targets": []}
+            "files": {}, "model_info": {}, "notes": list(a.note), "targets": []}
     meta["cores"] = os.cpu_count() or 1
     cpu = "unknown CPU"
     try:
