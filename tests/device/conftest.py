@@ -20,5 +20,7 @@ def _device_models():
     devharness.config["model"] = testmodels.default_model()
     devharness.config["big_model"] = testmodels.big_model()
     devharness.config["board"] = "cpython"
+    # CPython has neither viper nor the native module: the plain kernels are the expected ones
+    devharness.config["backend"] = "python"
     devharness.config["quant_models"] = [testmodels.fixture_model(q) for q in testmodels.QUANT_TYPES]
     yield
