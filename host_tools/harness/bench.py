@@ -294,7 +294,8 @@ def ours_command(backend, path, ids, n_prompt, n_gen, budget_s, ctx, profile=Fal
 # Below 4x the file the loader measures the heap's largest free piece and keeps resident
 # only what half the free heap and that piece allow (plan.py, a small board's caution): at
 # 1.3x it streamed part of the 117M model and the table timed the stream, not the kernels.
-# The heap's untouched pages cost no RSS.
+# The unix port's heap is resident as a whole, so its RSS shows this size: the MP heap
+# column is what the model takes.
 MP_HEAP_FACTOR = float(os.environ.get("NANOLLM_BENCH_HEAP_FACTOR", "4.2"))
 
 
@@ -494,7 +495,10 @@ def write_report(res, meta, out_md, out_png):
              "tokens and repeats: `tokens` says prompt+generated tokens timed x repeats.")
     L.append("- ratio: our generation ms/token / llama.cpp single-thread generation ms/token, same file.")
     L.append("- memory: peak RSS of the process (the host interpreter or llama_run, with the whole model "
-             "resident); for MicroPython also the heap in use at the end (model + state + tokenizer).")
+             "resident); for MicroPython also the heap in use at the end (model + state + tokenizer). "
+             "MicroPython's RSS includes its whole heap, given %.1fx the file so that the weights stay in RAM "
+             "(below 4x the loader streams part of a large model): the MP heap column is the model's memory."
+             % MP_HEAP_FACTOR)
     L.append("- f32 files run our float path; its matrix-vector product is plain Python under every "
              "backend (viper and native accelerate the integer path only).")
     L.append("")
