@@ -15,12 +15,12 @@ Time is read from a timer of the emulated machine (BOARD_CLOCKS). Prints a markd
 table; --out also writes it into that file between markers. About 2 minutes per board.
 """
 import argparse
-import os
 import sys
 import time
 
 from harness.emulator import BOARDS, EmulatorError, QemuStandIn
 from nanollm_host import install
+from nanollm_host.doc_section import write_marked_section
 from nanollm_host.board_io import Board, BoardError, copy_files
 from nanollm_host.paths import native_module, rel
 from nanollm_host.testmodels import default_model
@@ -162,18 +162,10 @@ END = "<!-- core-bench end -->"
 
 
 def write_section(path, table, model):
-    text = open(path).read() if os.path.exists(path) else ""
     body = ("%s\nMeasured by `make core-bench` (`python host_tools/harness/core_bench.py --out docs/boards.md`; "
             "qemu -icount shift=0; model %s, context 4, weights streamed; the native .mpy on every board):\n\n%s\n%s"
             % (BEGIN, model, table, END))
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + body + text[text.index(END) + len(END):]
-    else:
-        text += "\n" + body + "\n"
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    write_marked_section(path, BEGIN, END, body)
 
 
 def main(argv=None):

@@ -25,6 +25,7 @@ import sys
 
 from harness.emulator import EmulatorError, QemuStandIn
 from nanollm_host.board_io import Board
+from nanollm_host.doc_section import write_marked_section
 from nanollm_host.paths import BUILD, rel
 from nanollm_host.testmodels import default_model
 
@@ -283,17 +284,9 @@ END = "<!-- mcu-bench end -->"
 
 
 def write_section(path, text_block, model, ctx):
-    text = open(path).read() if os.path.exists(path) else ""
     body = ("%s\nMeasured by `make mcu-bench` (model %s, context %d; a token is the decode step at position 1 "
             "and sampling):\n\n%s\n%s" % (BEGIN, model, ctx, text_block, END))
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + body + text[text.index(END) + len(END):]
-    else:
-        text += "\n" + body + "\n"
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    write_marked_section(path, BEGIN, END, body)
 
 
 def main(argv=None):
