@@ -155,13 +155,24 @@ def code_bytes(board, kind):
 
 # ------------------------------------------------------------------ the verdict (lib/nanollm/plan.py)
 
+def state_block(board, kind):
+    """The largest run-state block a load can make on this board after the runtime's code is
+    in (the piece nanollm.load() holds for it), when the profile gives the largest free piece
+    measured after `import nanollm`; None when it does not (the total alone is checked)."""
+    largest = (board.get("largest_free_piece_bytes") or {}).get(kind)
+    if largest is None:
+        return None
+    free = board["free_heap_bytes"] - code_bytes(board, kind)[0]
+    return P.state_block_room(free, min(largest, free), board.get("word_bytes", 4))
+
+
 def evaluate(model, board, ctx=None, kind="mpy", stream=None, in_place=False):
     code, code_src = code_bytes(board, kind)
     # in place, the file lives on the ROMFS partition (when the profile knows its size)
     fs = board.get("romfs_bytes") if in_place else board.get("fs_bytes")
     ev = P.evaluate(model["shape"], model["mats"], model["integer"], board["free_heap_bytes"], code, ctx=ctx,
                     stream=stream, file_bytes=model["file_bytes"], fs_bytes=fs,
-                    word=board.get("word_bytes", 4), in_place=in_place)
+                    word=board.get("word_bytes", 4), block=state_block(board, kind), in_place=in_place)
     ev["board"] = board["name"]
     ev["code_source"] = code_src
     return ev
@@ -175,7 +186,7 @@ def suggest(model, board, ctx, kind, stream=None, in_place=False):
 
     def best_ctx(m):
         return P.largest_ctx(m["shape"], m["mats"], m["integer"], free, code, upto, stream,
-                             word=board.get("word_bytes", 4), in_place=in_place)
+                             word=board.get("word_bytes", 4), block=state_block(board, kind), in_place=in_place)
 
     out = []
     c = best_ctx(model)

@@ -29,3 +29,6 @@ $(FW_OUT)/qemu-stock-%/firmware.elf: $(FW_SRC_STAMP) $(FW_MPY_CROSS) $(wildcard 
 
 hwtest-stock: $(STAMP) $(STAMP_PATHS) firmware-qemu-stock native-all ## tests/device on both stock stand-ins
 	$(PY) host_tools/harness/stock.py
+
+# tests/test_stock.py runs the rp2040 stand-in in the test suite
+TEST_DEPS += firmware-qemu-stock

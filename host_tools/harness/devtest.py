@@ -197,6 +197,10 @@ def run_tests(args, device, board_profile, soft_reset):
         builtin_native = b._try("nanollm_native") and b.eval(
             "not hasattr(__import__('nanollm_native'), '__file__')")
         fmt, files, mods, has_big, has_native = plan_copies(args, arch, board_profile, frozen, builtin_native)
+        if soft_reset:
+            # the probes imported the runtime: on a small board (110 KB free) its code would
+            # leave too little heap for the copy's transfers
+            b.reset()
         if frozen:
             say("runtime frozen into the firmware%s" % (", native module built in" if builtin_native else ""))
         else:

@@ -1,8 +1,9 @@
 # The run state in one piece: every buffer a loaded model writes while it runs (KV cache,
-# activations, logits, the sampler's buffers, the stream buffer) carved out of one array
-# allocated at load, so the memory plan counts exactly what is taken, a heap the plan
-# accepts is asked for one block while it is still whole (before the tokenizer's many small
-# tables), and dropping the model returns it all at once.
+# activations, logits, the sampler's buffers, the stream buffer) and the norm and bias
+# vectors it reads, carved out of one array allocated at load, so the memory plan counts
+# exactly what is taken, a heap the plan accepts is asked for one block in a piece held for
+# it while the file's index and the tokenizer's many small tables were made elsewhere
+# (model.py), and dropping the model returns it all at once.
 #
 # The block is an array of the state's main item type ('i' on the integer path, 'f' on the
 # float path): views of that type are memoryview slices, whose typecode the C kernels check.
@@ -22,12 +23,18 @@ try:
 except ImportError:
     uctypes = None
 
-ITEM_BYTES = {"b": 1, "B": 1, "h": 2, "i": 4, "f": 4}
+ITEM_BYTES = {"b": 1, "B": 1, "h": 2, "H": 2, "i": 4, "I": 4, "f": 4}
 _CPYTHON = hasattr(memoryview, "cast")
 
 
 def _round4(n):
     return (n + 3) & ~3
+
+
+# Buffers a caller gets a view of (forward() returns the logits): each is an array of its
+# own, so a reference kept to it (even a stale one the collector finds on the stack, which
+# MicroPython scans conservatively) holds only that array, never the whole run state.
+ALONE = ("logits",)
 
 
 def layout(buffers):
@@ -36,10 +43,17 @@ def layout(buffers):
     return _plan(buffers)[0]
 
 
+def layout_of(buffers):
+    """What Arena works out from buffers before it allocates (its `planned` argument)."""
+    return _plan(buffers)
+
+
 def _plan(buffers):
     """(blocks, into): the blocks' sizes by typecode, and the block each typecode goes into."""
     groups = {}
-    for _name, code, n in buffers:
+    for name, code, n in buffers:
+        if name in ALONE:
+            continue
         code = "B" if code == "b" else code
         groups[code] = groups.get(code, 0) + _round4(n)
     host = _host(groups)
@@ -48,6 +62,9 @@ def _plan(buffers):
     for code in groups:
         into[code] = host if code == "B" and host is not None and (_CPYTHON or uctypes is not None) else code
         blocks[into[code]] = blocks.get(into[code], 0) + groups[code]
+    for name, _code, n in buffers:
+        if name in ALONE:
+            blocks["=" + name] = _round4(n)
     return blocks, into
 
 
@@ -68,10 +85,11 @@ def block_bytes(buffers):
     return total
 
 
-def _zeros(code, n):
-    """A zeroed block of n bytes. On MicroPython array(code, bytes(n)) would take 2n at
-    once (the bytes, then their copy): an array built from a range is allocated at its
-    final size and filled in place, then cleared."""
+def zeros(code, n):
+    """A zeroed array of n bytes (bytearray for "B"). On MicroPython array(code, bytes(n))
+    would take 2n at once (the bytes, then their copy): an array built from a range is
+    allocated at its final size and filled in place, then cleared. Used for every table a
+    load makes, so none needs twice its size free while it is made."""
     if code == "B":
         return bytearray(n)
     if _CPYTHON:
@@ -82,17 +100,47 @@ def _zeros(code, n):
     return a
 
 
-class Arena:
-    """The blocks, and a view per buffer by name (arena.views[name])."""
+def make_alone(buffers):
+    """The arrays of the ALONE buffers, {"=" + name: array}: a loader makes them while the
+    piece for the main block is still held, so they land outside it (a kept one then never
+    splits that piece once the model is gone)."""
+    out = {}
+    for name, code, n in buffers:
+        if name in ALONE:
+            out["=" + name] = zeros(code, _round4(n))
+    return out
 
-    def __init__(self, buffers):
-        self.blocks = {}
-        sizes, into = _plan(buffers)
-        for code in sorted(sizes, key=lambda c: -sizes[c]):  # the big block while the heap is whole
-            self.blocks[code] = _zeros(code, sizes[code])
+
+class Arena:
+    """The blocks, and a view per buffer by name (arena.views[name]). made: arrays of the
+    ALONE buffers already made (make_alone)."""
+
+    def __init__(self, buffers, made=None, planned=None):
+        # planned: layout_of(buffers), worked out beforehand so that nothing of this arena is
+        # allocated before its big block, which takes the piece held for it while it is whole
+        sizes, into = planned or _plan(buffers)
+        big = None
+        for key in sizes:
+            if key[0] != "=" and (big is None or sizes[key] > sizes[big]):
+                big = key
+        first = zeros(big, sizes[big]) if big is not None else None
+        self.blocks = dict(made or {})
+        if big is not None:
+            self.blocks[big] = first
+        for key in sizes:
+            if key not in self.blocks:
+                code = key
+                if key[0] == "=":  # an ALONE buffer the caller did not make beforehand
+                    for name, code, _n in buffers:
+                        if "=" + name == key:
+                            break
+                self.blocks[key] = zeros(code, sizes[key])
         self.views = {}
         offs = {}
         for name, code, n in buffers:
+            if name in ALONE:
+                self.views[name] = memoryview(self.blocks["=" + name])[:n // ITEM_BYTES[code]]
+                continue
             code = "B" if code == "b" else code
             blk = into[code]
             off = offs.get(blk, 0)

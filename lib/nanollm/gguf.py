@@ -11,6 +11,7 @@
 
 import struct
 
+from .arena import zeros
 from .errors import NanoLLMError
 
 GGUF_MAGIC = b"GGUF"
@@ -161,6 +162,14 @@ class _Reader:
             self._fail_eof(n)
         self.seek(off + n)
         return bytes(out)
+
+    def read_into(self, buf, n):
+        # n bytes into buf (an array of that many bytes), straight from the file
+        off = self.tell()
+        self.f.seek(off)
+        if self.f.readinto(buf) != n:
+            self._fail_eof(n)
+        self.seek(off + n)
 
     def string(self):
         return self.raw(self.string_len())
@@ -387,8 +396,7 @@ class GGUFFile:
             if etype == T_STRING:
                 if count * 8 > self.size - r.tell():
                     raise NanoLLMError("%s: metadata %r claims %d strings, more than the file can hold (truncated or corrupt)" % (self.path, key, count))
-                import array
-                offsets = array.array("I", bytes(4 * count))
+                offsets = zeros("I", 4 * count)
                 for i in range(count):
                     offsets[i] = r.tell()
                     r.skip(r.string_len())
@@ -397,8 +405,8 @@ class GGUFFile:
                 size = _SCALAR[etype][1]
                 if count * size > self.size - r.tell():
                     raise NanoLLMError("%s: metadata %r claims %d values, more than the file can hold (truncated or corrupt)" % (self.path, key, count))
-                import array
-                a = array.array(_ARRAY_CODE[etype], r.raw(count * size))
+                a = zeros(_ARRAY_CODE[etype], count * size)
+                r.read_into(a, count * size)
                 return a
             if etype in _SCALAR:  # 64-bit numbers: rare in metadata, keep as a list
                 fmt, size = _SCALAR[etype]

@@ -11,8 +11,7 @@
 import gc
 import math
 
-from . import gpt2, plan
-from .arena import Arena
+from . import arena, gpt2, plan
 from .errors import NanoLLMError
 from .gguf import GGUFFile, StringArray, GGML_F32, GGML_F16, GGML_Q8_0, GGML_Q4_0, GGML_Q4_1, GGML_Q4_K, TYPE_NAME
 from .kernels import K, backend_name
@@ -170,9 +169,11 @@ class Layer:
         self.ffn_down_b = vec(prefix + "ffn_down.bias")
 
 
-# Shares of the largest free piece held while a load makes its small objects (Model).
-HOLD_SHARES = (0.75, 0.5, 0)
-
+# Every attribute a load sets: made first (see Model.__init__).
+_LOAD_ATTRS = ("gf", "arena", "plan", "path", "mode", "stream", "integer", "ctx", "n_ctx", "n_ctx_train", "n_embd",
+               "n_ff", "n_layer", "n_head", "head_dim", "eps", "eps_q32", "c_isq", "n_vocab", "tied", "logit_scale",
+               "file_type", "eos_id", "_n_merges", "_n_tensors", "_in_place", "_hold", "tokenizer", "wte",
+               "wpe", "head", "layers", "lnf_g", "lnf_b", "_views", "_bufs", "_state_names", "n_past")
 
 class Model:
     # What the last generate() did (generation.py says more): why it stopped ("eos",
@@ -191,25 +192,32 @@ class Model:
         ctx None takes the model's context when it fits the free heap, else the largest that
         fits, and says so in one printed line (quiet=True: not even that); self.ctx is the
         context in use."""
-        self.gf = None
-        self.arena = None
-        self._hold = None
+        # every attribute a load sets, made now: the instance's table then does not grow (and
+        # move) while the file's index is read, where it could split the piece held for the
+        # run state
+        for name in _LOAD_ATTRS:
+            setattr(self, name, None)
         if stream not in (None, True, False):
             raise NanoLLMError("stream=%r: use None (automatic), True or False" % (stream,))
         gc.collect()
-        # the largest free piece is held while the index is read, for the run state (plan.hold_piece)
         self.path = path
-        # The small objects (the index, the tokenizer, the norm vectors) are made while the
-        # largest free piece is held, so they land elsewhere; when they need part of it, the
-        # load starts again holding less of it.
-        roomy = plan.roomy(path)
-        for share in HOLD_SHARES:
-            self._hold_n = plan.hold_piece(self, share) if share and not roomy else 0
+        # On a heap where pieces matter, most of the largest free piece is held while the
+        # file's index and the tokenizer's tables are made, so they land elsewhere, and the
+        # run state (one block) takes the piece after (see _open_and_load); the room left
+        # outside it grows with each try (plan.HOLD_RESERVES_KB).
+        holds = [None]
+        if not plan.roomy(path):
+            # sizes from the heap as the load found it: an attempt that fails may leave
+            # something new just past the piece it held, which shortens that piece
+            free = plan.free_bytes()
+            largest = plan.largest_block(free)
+            holds = [plan.hold_bytes(free, largest, kb) for kb in plan.HOLD_RESERVES_KB] + [0]
+        for i, hold in enumerate(holds):
             try:
-                self._open_and_load(mode, ctx, stream, quiet)
+                self._open_and_load(mode, ctx, stream, quiet, hold)
                 return
             except MemoryError:
-                if share and getattr(self, "plan", None) is None:
+                if i < len(holds) - 1:
                     self._release()
                     gc.collect()
                     continue
@@ -218,8 +226,7 @@ class Model:
                 self._release()
                 raise
 
-    def _open_and_load(self, mode, ctx, stream, quiet):
-        self.plan = None
+    def _open(self):
         try:
             self.gf = GGUFFile(self.path)
         except NanoLLMError as e:
@@ -227,7 +234,34 @@ class Model:
             if self._hold is not None and "out of memory" in str(e):
                 raise MemoryError
             raise
-        self._load(self.gf, mode, ctx, stream, quiet)
+        return self.gf
+
+    def _open_and_load(self, mode, ctx, stream, quiet, hold):
+        """Read the file's index and build the tokenizer while `hold` bytes of the largest
+        free piece are held (None: a heap where pieces do not matter), plan, then make the
+        run state in that piece."""
+        self.plan = None
+        free = plan.free_bytes()  # what the load may use: the plan counts from here
+        if hold:
+            plan.hold_piece(self, 1, hold)
+        gf = self._open()
+        mats = self._read_index(gf, mode, ctx, stream)
+        self.tokenizer = Tokenizer(gf.kv["tokenizer.ggml.tokens"], gf.kv["tokenizer.ggml.merges"],
+                                   gf.kv.get("tokenizer.ggml.token_type"))
+        # the tokenizer has what it needs of these: their tables of string offsets go
+        for key in ("tokenizer.ggml.tokens", "tokenizer.ggml.merges", "tokenizer.ggml.token_type"):
+            if key in gf.kv:
+                del gf.kv[key]
+        block = None
+        if hold is not None:
+            self._hold = None
+            gc.collect()
+            # the piece is held again, whole, while the plan is made (its garbage goes
+            # elsewhere), and let go just before the run state takes it
+            piece = plan.hold_piece(self, 1)
+            block = max(0, piece - plan.block_slack())
+        self._fit(self.path, mats, ctx, stream, quiet, free, block)
+        self._load(mats, piece if block is not None else None)
 
     def _out_of_memory(self):
         # the plan said it fits but an allocation failed (a figure of the plan short of the
@@ -256,7 +290,7 @@ class Model:
             self.gf.close()
             self.gf = None
         names = ("layers", "wte", "wpe", "head", "tokenizer", "lnf_g", "lnf_b", "arena", "_bufs", "_views", "_hold")
-        for name in names + self.__dict__.get("_state_names", ()):
+        for name in names + (self.__dict__.get("_state_names") or ()):
             if name in self.__dict__:
                 setattr(self, name, None)
         if self.arena is not None:
@@ -264,7 +298,9 @@ class Model:
         self.arena = None
 
     # ------------------------------------------------------------ loading
-    def _load(self, gf, mode, ctx, stream, quiet):
+    def _read_index(self, gf, mode, ctx, stream):
+        """Check the file's index and take the model's sizes from it; returns what the plan needs of
+        each weight matrix."""
         arch = gf.kv.get("general.architecture")
         if arch != "gpt2":
             raise NanoLLMError("%s: architecture is %r; nanollm runs GPT-2 models ('gpt2')" % (gf.path, arch))
@@ -333,39 +369,57 @@ class Model:
                                % (gf.path, self.eos_id, self.n_vocab))
         gc.collect()
 
-        # Memory. The small things first (the tokenizer's tables, the norm vectors), while
-        # the largest free piece is held; then that piece is measured, held again while the
-        # plan decides the context and what is resident, and let go just before the run
-        # state (one block) takes it; then the weight matrices, which live in it or stream.
         if not self.integer:
             _float_kernels()
-        free = plan.free_bytes()
-        roomy = free is not None and self._hold_n == 0 and plan.roomy(self.path)
-        if free is not None:
-            free += self._hold_n  # what was free when the load began: the plan counts from there
-        self.tokenizer = Tokenizer(toks, merges, tt)
-        vec = self._vec_q16 if self.integer else self._vec_f
+        self.shape()  # its counts are kept while the tokenizer's metadata is let go
+        self._in_place = gf.mem is not None
+        return [tensors[n] for n in matrix_names]
+
+    def _load(self, mats, piece=None):
+        """Make the run state as planned (one block: KV cache, activations, logits, sampler,
+        norm vectors, stream buffer, resident weights) in the piece held for it, then read the
+        norm vectors and the resident weights into it and make the matrices."""
+        d = self.n_embd
+        p = self.plan
+        gf = self.gf
+        tensors = gf.tensors
+        lst = plan.state_list(self.shape(), self.integer, p["stream_buffer"], [t for t in mats if t.name in p["resident"]])
+        mats = None
+        # worked out while the piece is held, so its objects land outside it: the layout the
+        # arena would otherwise work out just before its big block
+        planned = arena.layout_of(lst)
+        # The block goes at the top of the piece, a filler below it while it is made: what
+        # is made after the load (a generate()'s objects, what the interpreter makes the
+        # first time) then lands below the block, and what of it outlives the model (a
+        # reference left on the stack) does not split the piece a next load needs. The
+        # logits array (arena.ALONE: forward() returns it) is made first, in the lowest
+        # place it fits: outside the piece, or at its start.
+        n = 0
+        if piece is not None:
+            n = piece - plan.block_slack() // 2
+            for key in planned[0]:
+                n -= planned[0][key]
+        self._hold = None
+        gc.collect()
+        made = arena.make_alone(lst)
+        filler = None
+        if n >= 1024:
+            try:
+                filler = bytearray(n)
+            except MemoryError:
+                filler = None
+        self._alloc_state(lst, made, planned)
+        filler = None
+        lst = None
+        stream_buf = self._views.get("stream")
+        # the norm and bias vectors are views of the block, each read through the stream
+        # buffer when there is one (a few dozen arrays of their own would split the heap)
         vecs = {}
         for name, dims in gpt2.tensors(self.n_layer, d, self.n_ff):
             if len(dims) == 1:
-                vecs[name] = vec(name)
+                vecs[name] = self._read_vector(name, self._views["v:" + name], stream_buf)
         gc.collect()
-        self._hold = None
-        block = None
-        if free is not None and not roomy:
-            # the run state may use the held piece less what its allocation asks for first
-            # (its small objects may land at the start of the piece once it is let go)
-            block = max(0, plan.hold_piece(self, 1) - plan.BLOCK_SLACK)
-        self._fit(gf.path, [tensors[n] for n in matrix_names], ctx, stream, quiet, free, block)
-        p = self.plan
-        lst = plan.state_list(self.shape(), self.integer, p["stream_buffer"], [tensors[n] for n in p["resident"]])
-        self._hold = None
-        gc.collect()
-        self._alloc_state(lst)
-        lst = None
-        stream_buf = self._views.get("stream")
         resident = p["resident"]
-
         in_place = p["weights_in_place"] > 0
 
         def mat(name):
@@ -391,12 +445,12 @@ class Model:
         want = self.n_ctx
         while True:
             self.plan = plan.plan_model(self.shape(), mats, self.integer, self.n_ctx, stream=stream, free=free,
-                                        block=block, in_place=self.gf.mem is not None)
+                                        block=block, in_place=self._in_place)
             p = self.plan
             if free is None or p["peak"] + plan.HEADROOM <= free and (block is None or p["state_block"] <= block):
                 break
             fit = plan.largest_ctx(self.shape(), mats, self.integer, free, 0, self.n_ctx, stream, block=block,
-                                   in_place=self.gf.mem is not None)
+                                   in_place=self._in_place)
             if ctx is not None or not fit:
                 plan.check_fits(p, path, fit, want, block)
                 break  # (only when a test switched the refusal off: the allocation decides)
@@ -409,9 +463,8 @@ class Model:
 
     def shape(self):
         """The model's sizes as the memory plan and the board verdict take them (plan.py)."""
-        if self.gf is not None:  # kept for after close()
-            merges = self.gf.kv.get("tokenizer.ggml.merges")
-            self._n_merges = len(merges) if merges is not None else 0
+        if self.gf is not None and "tokenizer.ggml.merges" in self.gf.kv:  # kept for after the load
+            self._n_merges = len(self.gf.kv["tokenizer.ggml.merges"])
             self._n_tensors = len(self.gf.tensors)
         return {"n_vocab": self.n_vocab, "n_embd": self.n_embd, "n_ff": self.n_ff,
                 "n_layer": self.n_layer, "n_head": self.n_head, "n_ctx": self.n_ctx,
@@ -426,23 +479,17 @@ class Model:
                                % (self.gf.path, name, list(t.shape), [s if s is not None else "n_vocab" for s in shape]))
         return t
 
-    def _raw_vector(self, name):
+    def _read_vector(self, name, out, scratch=None):
+        """Norm or bias vector `name` into `out` (a view of the run state): floats on the
+        float path, Q16 on the integer path; read through `scratch` when it is large enough."""
         t = self.gf.tensors[name]
         buf = self.gf.view(t)  # in place (ROMFS): read where it lies
         if buf is None:
-            buf = bytearray(t.nbytes)
+            buf = memoryview(scratch)[:t.nbytes] if scratch is not None and len(scratch) >= t.nbytes else bytearray(t.nbytes)
             self.gf.read_rows(t, 0, 1, buf)
-        return t, buf
-
-    def _vec_f(self, name):
-        t, buf = self._raw_vector(name)
-        out = array("f", bytes(4 * t.row_len))
-        _F.dequant_row_f(buf, t.type, 0, t.row_len, out)
-        return out
-
-    def _vec_q16(self, name):
-        t, buf = self._raw_vector(name)
-        out = array("i", bytes(4 * t.row_len))
+        if not self.integer:
+            _F.dequant_row_f(buf, t.type, 0, t.row_len, out)
+            return out
         try:
             self._fill_q16(t, buf, out)
         except NanoLLMError as e:
@@ -465,10 +512,10 @@ class Model:
                 h = buf[2 * j] | (buf[2 * j + 1] << 8)
                 out[j] = _f32_to_fixed(_f16_bits_to_f32_bits(h), 16)
 
-    def _alloc_state(self, lst):
+    def _alloc_state(self, lst, made=None, planned=None):
         # every buffer gpt2.state_buffers() names and the stream buffer, carved from one
         # arena (arena.py) laid out as the plan counted it; a list of views for per-layer ones
-        self.arena = Arena(lst)
+        self.arena = arena.Arena(lst, made, planned)
         v = self._views = self.arena.views
         self._state_names = ()
         for name, _group, _code, _items, per_layer in gpt2.state_buffers(self.shape(), self.integer):

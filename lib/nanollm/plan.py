@@ -23,9 +23,36 @@ RESIDENT_SHARE_NUM = 1
 RESIDENT_SHARE_DEN = 2
 
 
-# Bytes of a measured free piece not given to the run state: the small objects its
-# allocation makes first (the arena's records, the array's header) may land at its start.
+# Bytes of a measured free piece not given to the run state (on a 32-bit port; twice on a
+# 64-bit one): the small objects made between the measure and the block (the arena's
+# records, the array's header) may land at its start.
 BLOCK_SLACK = 2048
+
+
+def block_slack(word=None):
+    return BLOCK_SLACK * (word or word_bytes()) // 4
+
+# Room a load leaves outside the piece it holds for the run state while it reads the file's
+# index and builds the tokenizer (KB on a 32-bit port, twice on a 64-bit one: object headers
+# scale with the word): their objects, their temporaries, and what the filesystem and the
+# interpreter make the first time they are used land there; the held piece is let go whole
+# and the run state takes it. Measured: the default model (vocabulary 512) on the emulated
+# Cortex-M0 needed 40 to 43 KB. Tried in turn (model.py), then nothing held: a load that
+# runs out of memory starts again leaving more room.
+HOLD_RESERVES_KB = (44, 64, 96)
+
+
+def hold_bytes(free, largest, reserve_kb, word=None):
+    """Bytes of the largest free piece (`largest` of `free`) a load holds so that
+    `reserve_kb` KB stay free in all: the smaller pieces count towards it."""
+    short = reserve_kb * 256 * (word or word_bytes()) - (free - largest)
+    return max(0, largest - max(0, short))
+
+
+def state_block_room(free, largest, word=None):
+    """The largest run-state block a load can make on a heap with `free` bytes free and its
+    largest free piece of `largest` bytes: the piece the first try holds, less the slack."""
+    return max(0, hold_bytes(free, largest, HOLD_RESERVES_KB[0], word) - block_slack(word))
 
 
 def largest_block(upto):
@@ -73,9 +100,9 @@ def roomy(path):
     return gc.mem_free() > ROOMY_TIMES * size + (1 << 20)
 
 
-def hold_piece(owner, share=0.75):
-    """Hold `share` of the largest free piece of the heap as owner._hold; returns its size
-    (0 on CPython). The loader holds it while it reads the file's index and builds the
+def hold_piece(owner, share=0.75, most=None):
+    """Hold `share` of the largest free piece of the heap (at most `most` bytes) as
+    owner._hold; returns its size (0 on CPython). The loader holds it while it reads the file's index and builds the
     tokenizer (many small objects, which would otherwise land in it and split it), and
     while it plans; it lets it go (owner._hold = None) just before the run state takes it.
     The block is made and stored here, never returned: a reference left in the caller's
@@ -84,6 +111,8 @@ def hold_piece(owner, share=0.75):
     if gc is None or not hasattr(gc, "mem_free"):
         return 0
     n = int(largest_block(gc.mem_free()) * share)
+    if most is not None and n > most:
+        n = most
     while n > 1024:
         try:
             gc.collect()
@@ -117,9 +146,14 @@ def weight_code(t):
 
 def state_list(shape, integer, stream_bytes=0, resident=()):
     """The run state as the arena lays it out: [(name, typecode, bytes)], one per buffer
-    (per-layer buffers as name.N), the stream buffer when there is one, then the weight
-    matrices kept in RAM (resident: the matrices, as "w:" + name)."""
+    (per-layer buffers as name.N), the norm and bias vectors (as "v:" + name, 4-byte numbers
+    like the main block's), the stream buffer when there is one, then the weight matrices
+    kept in RAM (resident: the matrices, as "w:" + name)."""
     out = []
+    code = "i" if integer else "f"
+    for name, dims in gpt2.tensors(shape["n_layer"], shape["n_embd"], shape["n_ff"]):
+        if len(dims) == 1:
+            out.append(("v:" + name, code, 4 * dims[0]))
     for name, _group, code, items, per_layer in gpt2.state_buffers(shape, integer):
         n = gpt2.ITEM_BYTES[code] * items
         if per_layer:
@@ -160,12 +194,14 @@ def word_bytes():
 # Everything of a load that is not a buffer's own bytes: the GGUF index (a 4-byte offset per
 # vocabulary string and merge, a few hundred bytes per tensor entry), the tokenizer's
 # tables, and the headers of the objects that hold the buffers (a Matrix and its views per
-# weight, an array per vector, a view per run-state buffer, the Layer records). Fitted to
-# the heap three models of 17 to 40 tensors and 383 or 767 vocabulary entries and merges
-# took to load, less their buffers: on the emulated Cortex-M0 (32-bit, MicroPython 1.25,
-# .mpy with the native module: 13.2, 15.8, 23.9 KB; within 1 %) and on the unix port
-# (64-bit): (fixed, per vocabulary entry or merge, per tensor, per layer).
-OBJECTS = {4: (3800, 14, 240, 0), 8: (8000, 13, 420, 0)}
+# weight, a view per vector and per run-state buffer, the Layer records). Fitted to the heap
+# three models of 17 to 40 tensors and 383 or 767 vocabulary entries and merges took to
+# load, less their buffers: on the emulated Cortex-M0 (32-bit, MicroPython 1.25, .mpy with
+# the native module: 13.2, 15.8, 23.9 KB; within 1 %) and on the unix port (64-bit):
+# (fixed, per vocabulary entry or merge, per tensor, per layer). The 32-bit figure per
+# tensor re-measured when the vectors moved into the run state's block (default model on
+# the rp2040 stand-in: 20.7 KB of objects).
+OBJECTS = {4: (3800, 14, 160, 0), 8: (8000, 13, 420, 0)}
 
 
 def objects_bytes(shape, word=None):
@@ -294,7 +330,7 @@ def evaluate(shape, matrices, integer, free_heap, code, ctx=None, stream=None, f
     # block: the largest free piece of the heap, when known: the run state is one block
     heap_fits = total <= free_heap and (block is None or p["state_block"] <= block)
     file_fits = fs_bytes is None or file_bytes is None or file_bytes <= fs_bytes
-    return {"plan": p, "ctx": shape["n_ctx"], "free": free_heap, "code": code, "need": need, "total": total,
+    return {"plan": p, "ctx": shape["n_ctx"], "free": free_heap, "code": code, "need": need, "total": total, "block": block,
             "spare": free_heap - total, "heap_fits": heap_fits, "file_fits": file_fits,
             "fits": heap_fits and file_fits, "file_bytes": file_bytes, "fs_bytes": fs_bytes}
 
@@ -330,12 +366,16 @@ def verdict(ev, suggestions=()):
         if too_big:
             # the first words are the answer: it cannot run, however well the heap would do
             return "does not fit: %s (the heap would have %d KB to spare)" % (too_big, ev["spare"] // 1024)
-        if ev["spare"] < ev["need"] - HEADROOM:
+        if ev["spare"] < ev["need"] - HEADROOM and ev.get("block") is None:
             # measured: loads needed up to twice the planned model peak free (fragmentation)
             heap += "; tight: loading needed up to 2x the model's planned %d KB free on the unix port " \
                     "and the emulated M0" % _kb(ev["need"])
         return heap
-    v = "does not fit by %d KB" % _kb(-ev["spare"])
+    if ev["spare"] >= 0:  # enough in all, but not in one piece
+        v = "does not fit: its run state needs one piece of %d KB, the load can hold %d KB for it" % (
+            _kb(ev["plan"]["state_block"]), ev["block"] // 1024)
+    else:
+        v = "does not fit by %d KB" % _kb(-ev["spare"])
     if suggestions:
         v += "; try " + " or ".join(suggestions)
     else:

@@ -58,8 +58,11 @@ def load_fitting(path, **kw):
     if config.get("ctx") and path == config.get("model"):
         return nanollm.load(path, ctx=config["ctx"], **kw)
     key = "ctx:" + path
-    if key in config:
+    if config.get(key):
         return nanollm.load(path, ctx=config[key], **kw)
+    # the entry is made before the load: made after it, it would land past the model's
+    # memory and split the piece the next load needs once this model is dropped
+    config[key] = 0
     try:
         m = nanollm.load(path, **kw)
         config[key] = m.n_ctx

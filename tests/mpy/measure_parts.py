@@ -1,11 +1,11 @@
 # What each part of a load takes of the heap, beside what the memory plan said of it.
 #   micropython measure_parts.py MODEL CTX
-# Prints one line of "name=bytes" pairs: index (the GGUF file's index), state (the run-state
-# arena), weights (norm vectors, biases, matrix objects, resident weights), tokenizer, load
-# (the whole load, kept), buffers (the bytes of its buffers), objects (the rest: the index,
-# the tokenizer, object headers), gen (what a generate() of 20 sampled tokens took at its peak,
+# Prints one line of "name=bytes" pairs: index (the GGUF file's index), tokenizer, state (the
+# run-state block: buffers and norm vectors, with the resident weights), load (the whole
+# load, kept), buffers (the plan's bytes of its buffers), objects (the rest: the index, the
+# tokenizer, object headers), gen (what a generate() of 20 sampled tokens took at its peak,
 # beyond the load), and the plan's figures for the same parts (plan_*).
-# Run by tests/test_plan.py and host_tools/harness/stock.py (plan against measurement).
+# A measuring tool for the notes in docs/boards.md (run it on a stand-in or a board).
 import gc
 import sys
 
@@ -36,6 +36,7 @@ def wrap(cls, meth, before, after):
 wrap(G.GGUFFile, "__init__", "start", "index")
 wrap(M.Model, "_alloc_state", "before_state", "state")
 wrap(T.Tokenizer, "__init__", "before_tokenizer", "tokenizer")
+mark("begin")
 m = nanollm.load(sys.argv[1], ctx=int(sys.argv[2]))
 mark("loaded")
 low = gc.mem_free()
@@ -54,13 +55,11 @@ p = m.plan
 out = {
     "index": marks["index"] - marks["start"],
     "state": marks["state"] - marks["before_state"],
-    "weights": marks["before_tokenizer"] - marks["state"],
     "tokenizer": marks["tokenizer"] - marks["before_tokenizer"],
-    "load": marks["loaded"] - marks["start"],
+    "load": marks["loaded"] - marks["begin"],
     "gen": max(0, peak[0] - marks["loaded"]),
-    "plan_state": p["kv_cache"] + p["activations"] + p["logits"] + p["sampler"] + p["stream_buffer"],
-    "plan_weights": p["vectors"] + p["weights_resident"],
-    
+    "plan_state": p["kv_cache"] + p["activations"] + p["logits"] + p["sampler"] + p["stream_buffer"]
+    + p["vectors"] + p["weights_resident"],
     "plan_peak": p["peak"],
     # the buffers' own bytes, as the plan counts them exactly; the rest of a load is objects
     "buffers": p["kv_cache"] + p["activations"] + p["logits"] + p["sampler"] + p["stream_buffer"]
