@@ -40,16 +40,13 @@ ALONE = ("logits",)
 def layout(buffers):
     """buffers: [(name, typecode, bytes)] -> {typecode of a block: bytes}, the blocks to
     allocate. Each buffer is rounded up to 4 bytes so every view stays aligned."""
-    return _plan(buffers)[0]
+    return layout_of(buffers)[0]
 
 
 def layout_of(buffers):
-    """What Arena works out from buffers before it allocates (its `planned` argument)."""
-    return _plan(buffers)
-
-
-def _plan(buffers):
-    """(blocks, into): the blocks' sizes by typecode, and the block each typecode goes into."""
+    """(blocks, into): the blocks' sizes by typecode (an ALONE buffer's as "=" + name), and
+    the block each typecode goes into. What Arena works out before it allocates (its
+    `planned` argument)."""
     groups = {}
     for name, code, n in buffers:
         if name in ALONE:
@@ -101,9 +98,9 @@ def zeros(code, n):
 
 
 def make_alone(buffers):
-    """The arrays of the ALONE buffers, {"=" + name: array}: a loader makes them while the
-    piece for the main block is still held, so they land outside it (a kept one then never
-    splits that piece once the model is gone)."""
+    """The arrays of the ALONE buffers, {"=" + name: array} (Arena's `made`): a loader makes
+    them before the main block, in the lowest place they fit, so one kept after the model is
+    gone does not split the piece that block took."""
     out = {}
     for name, code, n in buffers:
         if name in ALONE:
@@ -118,23 +115,20 @@ class Arena:
     def __init__(self, buffers, made=None, planned=None):
         # planned: layout_of(buffers), worked out beforehand so that nothing of this arena is
         # allocated before its big block, which takes the piece held for it while it is whole
-        sizes, into = planned or _plan(buffers)
+        sizes, into = planned or layout_of(buffers)
         big = None
         for key in sizes:
             if key[0] != "=" and (big is None or sizes[key] > sizes[big]):
                 big = key
         first = zeros(big, sizes[big]) if big is not None else None
-        self.blocks = dict(made or {})
+        self.blocks = made if made is not None else {}
         if big is not None:
             self.blocks[big] = first
+        if made is None:
+            self.blocks.update(make_alone(buffers))
         for key in sizes:
             if key not in self.blocks:
-                code = key
-                if key[0] == "=":  # an ALONE buffer the caller did not make beforehand
-                    for name, code, _n in buffers:
-                        if "=" + name == key:
-                            break
-                self.blocks[key] = zeros(code, sizes[key])
+                self.blocks[key] = zeros(key, sizes[key])
         self.views = {}
         offs = {}
         for name, code, n in buffers:

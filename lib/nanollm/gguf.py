@@ -156,11 +156,7 @@ class _Reader:
             self.pos += n
             return b
         out = bytearray(n)
-        off = self.tell()
-        self.f.seek(off)
-        if self.f.readinto(out) != n:
-            self._fail_eof(n)
-        self.seek(off + n)
+        self.read_into(out, n)
         return bytes(out)
 
     def read_into(self, buf, n):

@@ -243,7 +243,7 @@ class Model:
         self.plan = None
         free = plan.free_bytes()  # what the load may use: the plan counts from here
         if hold:
-            plan.hold_piece(self, 1, hold)
+            plan.hold_piece(self, hold)
         gf = self._open()
         mats = self._read_index(gf, mode, ctx, stream)
         self.tokenizer = Tokenizer(gf.kv["tokenizer.ggml.tokens"], gf.kv["tokenizer.ggml.merges"],
@@ -258,7 +258,7 @@ class Model:
             gc.collect()
             # the piece is held again, whole, while the plan is made (its garbage goes
             # elsewhere), and let go just before the run state takes it
-            piece = plan.hold_piece(self, 1)
+            piece = plan.hold_piece(self)
             block = max(0, piece - plan.block_slack())
         self._fit(self.path, mats, ctx, stream, quiet, free, block)
         self._load(mats, piece if block is not None else None)

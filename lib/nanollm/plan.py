@@ -100,9 +100,9 @@ def roomy(path):
     return gc.mem_free() > ROOMY_TIMES * size + (1 << 20)
 
 
-def hold_piece(owner, share=0.75, most=None):
-    """Hold `share` of the largest free piece of the heap (at most `most` bytes) as
-    owner._hold; returns its size (0 on CPython). The loader holds it while it reads the file's index and builds the
+def hold_piece(owner, most=None):
+    """Hold the largest free piece of the heap (at most `most` bytes of it) as owner._hold;
+    returns its size (0 on CPython). The loader holds it while it reads the file's index and builds the
     tokenizer (many small objects, which would otherwise land in it and split it), and
     while it plans; it lets it go (owner._hold = None) just before the run state takes it.
     The block is made and stored here, never returned: a reference left in the caller's
@@ -110,7 +110,7 @@ def hold_piece(owner, share=0.75, most=None):
     owner._hold = None
     if gc is None or not hasattr(gc, "mem_free"):
         return 0
-    n = int(largest_block(gc.mem_free()) * share)
+    n = largest_block(gc.mem_free())
     if most is not None and n > most:
         n = most
     while n > 1024:

@@ -47,7 +47,7 @@ No per-call cache: `encode` allocates only per piece (a list of ids and one of r
 """
 from array import array
 
-from .arena import zeros
+from .arena import ITEM_BYTES, zeros
 from .errors import NanoLLMError
 from .unicode_ranges import ASCII as _ASCII_CLS, RANGES as _RANGES
 
@@ -309,7 +309,7 @@ def _hash_bytes(data, h=0):
 
 
 def _zeros(typecode, n):
-    return zeros(typecode, n * (2 if typecode == "H" else 4))
+    return zeros(typecode, n * ITEM_BYTES[typecode])
 
 
 class Tokenizer:
