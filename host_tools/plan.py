@@ -23,7 +23,7 @@ from nanollm import gpt2
 from nanollm import plan as P
 from nanollm.errors import NanoLLMError
 from nanollm.gguf import GGUFFile, TYPE_NAME
-from nanollm.model import QUANTIZED  # the types the integer path runs
+from nanollm.loader import QUANTIZED  # the types the integer path runs
 from nanollm_host import cli, tools
 from nanollm_host.boards import UnknownBoard, board_names, load_board
 from nanollm_host.paths import BUILD, LIB, PACKAGE
@@ -100,7 +100,7 @@ import gc
 gc.collect()
 a = gc.mem_alloc()
 import nanollm
-from nanollm import model, tokenizer, gguf, generation, sampling, plan, kernels
+from nanollm import model, tokenizer, generation, sampling, plan, kernels
 gc.collect()
 print(gc.mem_alloc() - a)
 """

@@ -80,7 +80,7 @@ def test_each_model_owns_its_file_and_closes(tmp_path):
 def test_ctx_chosen_and_said_once(mpy_x64):
     """Without ctx=, a heap too small for the model's context gets the largest that fits,
     said in one line, and Model.ctx tells it."""
-    out = run_micropython_file("load_boundary.py", [DEFAULT], heapsize="300k", path=[mpy_x64])
+    out = run_micropython_file("load_boundary.py", [DEFAULT], heapsize="220k", path=[mpy_x64])
     said = [ln for ln in out.splitlines() if ln.startswith("nanollm: ctx=")]
     assert len(said) == 1, out
     m = re.match(r"nanollm: ctx=(\d+) \(of the model's 128\) fits the \d+ KB free", said[0])

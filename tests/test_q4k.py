@@ -251,7 +251,7 @@ IDS = [5, 99, 300, 17, 42, 250, 3, 77, 128, 9, 400, 11]
 
 def test_runtime_q4k_matches_reference(wide):
     m = nanollm.load(wide["q4_K"])
-    assert m.mode == "int" and all(m.gf.tensors[n].type == 12 for n in m.gf.tensors if n.endswith("qkv.weight"))
+    assert m.mode == "int" and all(t.type == 12 for n, t in m.weight_tensors().items() if n.endswith("qkv.weight"))
     got = np.array([np.array(m.forward(t, i), np.float64) * m.logit_scale for i, t in enumerate(IDS)])
     ref = Reference(wide["q4_K"]).logits(IDS)
     assert np.abs(got - ref).max() < 0.05

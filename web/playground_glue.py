@@ -35,9 +35,8 @@ def _counting(fwd):
 
 def _info(m):
     n_mat = 0
-    for t in m.gf.tensors.values():
-        if len(t.shape) == 2:
-            n_mat += t.nbytes
+    for t in m.weight_tensors().values():
+        n_mat += t.nbytes
     p = m.plan
     return {"path": m.path, "mode": m.mode, "backend": nanollm.backend(), "backend_note": _note(),
             "n_vocab": m.n_vocab, "n_embd": m.n_embd, "n_layer": m.n_layer, "n_head": m.n_head,
@@ -145,7 +144,7 @@ def fits(boards_json, code_json="null"):
     default_code = json.loads(code_json)
     if _m is None:
         return json.dumps([])
-    mats = [t for t in _m.gf.tensors.values() if len(t.shape) == 2]
+    mats = list(_m.weight_tensors().values())
     shape = _m.shape()
     file_bytes = _m.gf.size if hasattr(_m.gf, "size") else None
     out = []

@@ -11,38 +11,28 @@ import gc
 
 from .errors import NanoLLMError  # noqa: F401  (nanollm.NanoLLMError)
 
-# Loading the runtime's code leaves the free heap in pieces: the code objects land between
-# the loader's (and, for .py files, the compiler's) temporaries. Measured on the emulated
-# Cortex-M0 with .mpy files: 103 KB free after the import, none of it in a piece over
-# 74 KB; on the unix port with .py files 182 KB free in pieces of 28 KB at most. A model's
-# run state is one block (arena.py), so the room for it is held at the bottom of the heap
-# while the code loads, and given back after. If the code does not fit beside the room,
-# it loads again without it.
-_IMPORT_ROOM = 24576  # bytes per byte of word: what the imports need beside the room
 
-
+# The runtime's code, imported now: it lands at the bottom of the heap, with the holes its
+# import leaves, which a load fills with the file's index and the tokenizer's tables (see
+# model.py's _open_and_load); the run state takes the free heap above them.
 def _import_code():
     global backend_name, Model
     from .kernels import backend_name
-    from .model import Model
+    from .model import Model, _drop_modules
+    from . import tokenizer  # noqa: F401  (the class a loaded model's tokenizer is: kept)
     from . import generation  # noqa: F401  (used by every generate(): its code is counted now, before a load)
-
-
-_room = None
-if hasattr(gc, "mem_free"):
-    import sys
-    gc.collect()
+    # The load-time code (model.py's _LOAD_MODULES) is imported once now and dropped: the
+    # names it brings are interned for good, and they then sit among the runtime's code
+    # rather than in the middle of the heap, where a load imports that code again.
     try:
-        _room = bytearray(gc.mem_free() - _IMPORT_ROOM * (4 if sys.maxsize < 1 << 32 else 8))
-    except (MemoryError, ValueError):
-        _room = None
-try:
-    _import_code()
-except MemoryError:
-    _room = None
-    gc.collect()
-    _import_code()
-_room = None
+        from . import loader  # noqa: F401
+        from . import tokenizer_tables  # noqa: F401
+    except MemoryError:  # a heap too small for both: the load imports them when it runs
+        pass
+    _drop_modules(())
+
+
+_import_code()
 gc.collect()
 
 __version__ = "0.1.0"

@@ -9,10 +9,13 @@
 # Every size and count is checked against the file's length before anything is allocated
 # from it: a forged count must not make us ask for gigabytes.
 
+import gc
 import struct
 
 from .arena import zeros
 from .errors import NanoLLMError
+from .modelfile import (GGML_F16, GGML_F32, GGML_Q4_0, GGML_Q4_1, GGML_Q4_K, GGML_Q8_0,  # noqa: F401
+                        TYPE_LAYOUT, TYPE_NAME, ModelFile, TensorInfo, os_reason)
 
 GGUF_MAGIC = b"GGUF"
 
@@ -41,23 +44,6 @@ _SCALAR = {
 _ARRAY_CODE = {T_UINT8: "B", T_INT8: "b", T_UINT16: "H", T_INT16: "h", T_UINT32: "I",
                T_INT32: "i", T_FLOAT32: "f", T_BOOL: "B"}
 
-# ggml tensor types we run, with (block size in elements, bytes per block).
-GGML_F32 = 0
-GGML_F16 = 1
-GGML_Q4_0 = 2
-GGML_Q4_1 = 3
-GGML_Q8_0 = 8
-GGML_Q4_K = 12
-TYPE_LAYOUT = {
-    GGML_F32: (1, 4),
-    GGML_F16: (1, 2),
-    GGML_Q4_0: (32, 18),
-    GGML_Q4_1: (32, 20),
-    GGML_Q8_0: (32, 34),
-    GGML_Q4_K: (256, 144),  # super-blocks of 256 (ggml's QK_K)
-}
-TYPE_NAME = {GGML_F32: "f32", GGML_F16: "f16", GGML_Q4_0: "q4_0", GGML_Q4_1: "q4_1", GGML_Q8_0: "q8_0",
-             GGML_Q4_K: "q4_K"}
 # Other ggml types we recognise by name only, to say what the file holds.
 _OTHER_TYPES = {6: "q5_0", 7: "q5_1", 9: "q8_1", 10: "q2_K", 11: "q3_K",
                 13: "q5_K", 14: "q6_K", 15: "q8_k", 16: "iq2_xxs", 24: "i8", 26: "i32",
@@ -73,6 +59,11 @@ def _retyped_name(path, tname):
     stem = path[:-5] if path.endswith(".gguf") else path
     return "%s-%s.gguf" % (stem, tname)
 _CHUNK = 512
+
+# MicroPython: a collection after each entry of the index that stays, so the next entry's
+# temporaries reuse the room of the last (first fit) and what stays packs together at the
+# bottom of the free heap instead of spreading among garbage (model.py's load).
+_tidy = gc.collect if hasattr(gc, "mem_free") else (lambda: None)
 
 
 class _Reader:
@@ -201,77 +192,13 @@ class StringArray:
             yield r.string()
 
 
-class TensorInfo:
-    """Where one tensor lives in the file and how its rows are laid out.
-
-    shape is ggml order (ne0 first): ne0 is the row length, rows = product of the rest.
-    """
-
-    def __init__(self, name, shape, ggml_type, offset):
-        self.name = name
-        self.shape = shape
-        self.type = ggml_type
-        self.offset = offset  # absolute file offset, filled in after the index is read
-        block, bsize = TYPE_LAYOUT[ggml_type]
-        self.row_len = shape[0]
-        n_rows = 1
-        for d in shape[1:]:
-            n_rows *= d
-        self.n_rows = n_rows
-        self.row_bytes = (shape[0] // block) * bsize
-        self.nbytes = self.row_bytes * n_rows
-
-    @property
-    def type_name(self):
-        return TYPE_NAME[self.type]
-
-    def __repr__(self):
-        return "<tensor %s %s %s>" % (self.name, self.shape, self.type_name)
-
-
-def _file_memory(f):
-    """The file's bytes where they are, when its filesystem keeps files in memory (ROMFS in
-    memory-mapped flash: a VfsRom file has the buffer protocol), else None (LittleFS, FAT,
-    CPython: tensors are then read with readinto)."""
-    try:
-        return memoryview(f)
-    except (TypeError, ValueError, OSError, AttributeError):
-        return None
-
-
-def _os_reason(e):
-    # the same words on every port (MicroPython's str(OSError) is terser than CPython's)
-    code = e.args[0] if e.args else None
-    return {2: "no such file", 5: "input/output error", 13: "permission denied",
-            21: "it is a folder"}.get(code, "OSError %s" % code)
-
-
-class GGUFFile:
+class GGUFFile(ModelFile):
     """An open GGUF file: .version, .kv (metadata), .tensors (name -> TensorInfo)."""
 
     def __init__(self, path):
-        self._f = None
-        self.mem = None
-        if hasattr(path, "__fspath__"):  # a pathlib.Path on CPython
-            path = path.__fspath__()
-        if not isinstance(path, str):
-            # open() takes an int as a file descriptor: never read some other open file
-            raise NanoLLMError("the model path must be a file name (a string), not %s %r"
-                               % (type(path).__name__, path))
-        self.path = path
+        ModelFile.__init__(self, path)
         try:
-            import os
-            st = os.stat(path)
-            if st[0] & 0o170000 == 0o040000:
-                # MicroPython's open() succeeds on a folder and fails only at the first read
-                raise OSError(21)
-            self.size = st[6]
-            self._f = open(path, "rb")
-            self.mem = _file_memory(self._f)
-        except OSError as e:
-            raise NanoLLMError("cannot open model file %s: %s" % (path, _os_reason(e)))
-        try:
-            self._reader = _Reader(self._f, self.size, path)
+            self._reader = _Reader(self._f, self.size, self.path)
             self._parse()
         except NanoLLMError:
             self.close()
@@ -286,19 +213,7 @@ class GGUFFile:
             raise NanoLLMError("%s: not a readable GGUF model file (%s: %s)" % (path, type(e).__name__, e))
         except OSError as e:  # a read that fails (a device error, a file gone)
             self.close()
-            raise NanoLLMError("cannot read model file %s: %s" % (path, _os_reason(e)))
-
-    def close(self):
-        if self._f is not None:
-            self.mem = None
-            self._f.close()
-            self._f = None
-
-    def view(self, t):
-        """Tensor t's bytes in place (a memoryview, no copy), or None when the file is not in memory."""
-        if self.mem is None:
-            return None
-        return self.mem[t.offset:t.offset + t.nbytes]
+            raise NanoLLMError("cannot read model file %s: %s" % (path, os_reason(e)))
 
     def _parse(self):
         r = self._reader
@@ -324,6 +239,7 @@ class GGUFFile:
                 raise NanoLLMError("%s: metadata key %r appears twice" % (path, key))
             vtype = r.u32()
             self.kv[key] = self._value(vtype, key)
+            _tidy()
         self.alignment = self.kv.get("general.alignment", 32)
         if not isinstance(self.alignment, int) or self.alignment < 1 or self.alignment & (self.alignment - 1):
             raise NanoLLMError("%s: general.alignment %r is not a power of two" % (path, self.alignment))
@@ -362,6 +278,7 @@ class GGUFFile:
                                    % (path, name, t.nbytes, self.size))
             self.tensors[name] = t
             order.append(t)
+            _tidy()
         a = self.alignment
         self.data_offset = (r.tell() + a - 1) // a * a
         for t in order:
@@ -411,12 +328,3 @@ class GGUFFile:
                 return [r.unpack(fmt, size) for _ in range(count)]
             raise NanoLLMError("%s: metadata %r is an array of unsupported type %d" % (self.path, key, etype))
         raise NanoLLMError("%s: metadata %r has unknown value type %d" % (self.path, key, vtype))
-
-    def read_rows(self, t, row, n_rows, buf):
-        """Read n_rows rows of tensor t starting at `row` into buf (a bytearray/memoryview)."""
-        n = n_rows * t.row_bytes
-        f = self._f
-        f.seek(t.offset + row * t.row_bytes)
-        got = f.readinto(buf)
-        if got != n:
-            raise NanoLLMError("%s: could not read tensor %r (got %s of %d bytes)" % (self.path, t.name, got, n))

@@ -13,17 +13,37 @@ import math
 
 from . import arena, gpt2, plan
 from .errors import NanoLLMError
-from .gguf import GGUFFile, StringArray, GGML_F32, GGML_F16, GGML_Q8_0, GGML_Q4_0, GGML_Q4_1, GGML_Q4_K, TYPE_NAME
 from .kernels import K, backend_name
-from .tokenizer import Tokenizer
+from .modelfile import GGML_F32
 
-try:
-    from array import array
-except ImportError:  # pragma: no cover
-    from uarray import array
-
-QUANTIZED = (GGML_Q8_0, GGML_Q4_0, GGML_Q4_1, GGML_Q4_K)
 Q16 = 65536
+
+# The modules only a load runs (reading the file's index, building the tokenizer): a load
+# imports them, and drops them before it makes the run state unless they were in use before
+# (MicroPython only), so their code's room goes to the run state (loader.py).
+_LOAD_MODULES = ("loader", "gguf", "tokenizer_tables")
+
+
+def _modules_in_use():
+    import sys
+    return [n for n in _LOAD_MODULES if "nanollm." + n in sys.modules]
+
+
+def _drop_modules(keep):
+    """Drop the load-time modules not in `keep`: their code is then garbage. On CPython the
+    module objects stay (tests patch them; RAM does not matter there)."""
+    import sys
+    if sys.implementation.name != "micropython":
+        return
+    pkg = sys.modules.get("nanollm")
+    for name in _LOAD_MODULES:
+        if name in keep:
+            continue
+        sys.modules.pop("nanollm." + name, None)
+        try:
+            delattr(pkg, name)
+        except (AttributeError, KeyError, TypeError):
+            pass
 
 # The float path's kernels (kernels_float.py), imported when the first float model loads:
 # a quantized model never pays for that code.
@@ -36,16 +56,6 @@ def _float_kernels():
         from . import kernels_float
         _F = kernels_float
     return _F
-
-
-def _meta(gf, key, kind=int):
-    try:
-        v = gf.kv[key]
-    except KeyError:
-        raise NanoLLMError("%s: metadata %s is missing: not a complete GPT-2 GGUF file" % (gf.path, key))
-    if kind is int and not isinstance(v, int) or kind is float and not isinstance(v, (int, float)):
-        raise NanoLLMError("%s: metadata %s has the wrong type (%r)" % (gf.path, key, v))
-    return v
 
 
 def _f32_to_fixed(bits, frac):
@@ -172,7 +182,7 @@ class Layer:
 # Every attribute a load sets: made first (see Model.__init__).
 _LOAD_ATTRS = ("gf", "arena", "plan", "path", "mode", "stream", "integer", "ctx", "n_ctx", "n_ctx_train", "n_embd",
                "n_ff", "n_layer", "n_head", "head_dim", "eps", "eps_q32", "c_isq", "n_vocab", "tied", "logit_scale",
-               "file_type", "eos_id", "_n_merges", "_n_tensors", "_in_place", "_hold", "tokenizer", "wte",
+               "file_type", "eos_id", "_n_merges", "_n_tensors", "_in_place", "_hold", "_tensors", "tokenizer", "wte",
                "wpe", "head", "layers", "lnf_g", "lnf_b", "_views", "_bufs", "_state_names", "n_past")
 
 class Model:
@@ -195,23 +205,24 @@ class Model:
         # every attribute a load sets, made now: the instance's table then does not grow (and
         # move) while the file's index is read, where it could split the piece held for the
         # run state
-        for name in _LOAD_ATTRS:
-            setattr(self, name, None)
+        try:
+            for name in _LOAD_ATTRS:
+                setattr(self, name, None)
+        except MemoryError:
+            gc.collect()
+            raise NanoLLMError("out of memory before loading %s (%s): free memory first, e.g. load nothing else"
+                               % (path, plan.describe_free()))
         if stream not in (None, True, False):
             raise NanoLLMError("stream=%r: use None (automatic), True or False" % (stream,))
         gc.collect()
         self.path = path
-        # On a heap where pieces matter, most of the largest free piece is held while the
-        # file's index and the tokenizer's tables are made, so they land elsewhere, and the
-        # run state (one block) takes the piece after (see _open_and_load); the room left
-        # outside it grows with each try (plan.HOLD_RESERVES_KB).
+        # On a heap where pieces matter, the load places what it makes (see _open_and_load):
+        # the room at the bottom of the largest free piece where the file's index and the
+        # tokenizer's tables go grows with each try (plan.HOLD_RESERVES_KB); the last try
+        # places nothing.
         holds = [None]
         if not plan.roomy(path):
-            # sizes from the heap as the load found it: an attempt that fails may leave
-            # something new just past the piece it held, which shortens that piece
-            free = plan.free_bytes()
-            largest = plan.largest_block(free)
-            holds = [plan.hold_bytes(free, largest, kb) for kb in plan.HOLD_RESERVES_KB] + [0]
+            holds = [kb * 256 * plan.word_bytes() for kb in plan.HOLD_RESERVES_KB] + [0]
         for i, hold in enumerate(holds):
             try:
                 self._open_and_load(mode, ctx, stream, quiet, hold)
@@ -226,42 +237,56 @@ class Model:
                 self._release()
                 raise
 
-    def _open(self):
-        try:
-            self.gf = GGUFFile(self.path)
-        except NanoLLMError as e:
-            # the index reader says "out of memory" itself; while a piece is held, try again
-            if self._hold is not None and "out of memory" in str(e):
-                raise MemoryError
-            raise
-        return self.gf
-
     def _open_and_load(self, mode, ctx, stream, quiet, hold):
-        """Read the file's index and build the tokenizer while `hold` bytes of the largest
-        free piece are held (None: a heap where pieces do not matter), plan, then make the
-        run state in that piece."""
+        """Read the file's index and build the tokenizer, plan, then make the run state in
+        one block. `hold` (bytes; None: a heap where pieces do not matter, 0: place nothing)
+        places them so that the block can take the room of the load-time code:
+          1. `hold` bytes are held at the lowest place they fit while the load-time code
+             (loader.py, gguf.py, tokenizer_tables.py) is imported: it lands above them;
+          2. they are let go: the file's index and the tokenizer's tables land there (the
+             allocator takes the lowest hole that fits; the index reader and the tokenizer
+             collect before what they keep, so it packs there rather than above garbage);
+          3. the code is dropped: its room and the free heap above it make one piece, which
+             the block takes (held meanwhile while the plan is made)."""
         self.plan = None
         free = plan.free_bytes()  # what the load may use: the plan counts from here
-        if hold:
-            plan.hold_piece(self, hold)
-        gf = self._open()
-        mats = self._read_index(gf, mode, ctx, stream)
-        self.tokenizer = Tokenizer(gf.kv["tokenizer.ggml.tokens"], gf.kv["tokenizer.ggml.merges"],
-                                   gf.kv.get("tokenizer.ggml.token_type"))
-        # the tokenizer has what it needs of these: their tables of string offsets go
-        for key in ("tokenizer.ggml.tokens", "tokenizer.ggml.merges", "tokenizer.ggml.token_type"):
-            if key in gf.kv:
-                del gf.kv[key]
+        mats = self._read_file(mode, ctx, stream, hold)
+        self.logit_scale = 1.0 / Q16 if self.integer else 1.0
+        if not self.integer:
+            _float_kernels()
+        gc.collect()
         block = None
         if hold is not None:
-            self._hold = None
-            gc.collect()
             # the piece is held again, whole, while the plan is made (its garbage goes
             # elsewhere), and let go just before the run state takes it
             piece = plan.hold_piece(self)
             block = max(0, piece - plan.block_slack())
         self._fit(self.path, mats, ctx, stream, quiet, free, block)
         self._load(mats, piece if block is not None else None)
+
+    def _read_file(self, mode, ctx, stream, hold):
+        """Steps 1 and 2 of _open_and_load: the file's index read, the tokenizer built, the
+        load-time code dropped; returns the weight matrices' records. A function of its own:
+        its frame (on the heap) goes when it returns, with the pointers to the index and to
+        the load-time modules its stack held, which would keep them (the collector is
+        conservative) for as long as the load runs."""
+        keep = _modules_in_use()
+        placed = hold and not keep
+        try:
+            if placed:
+                plan.hold_piece(self, hold)
+            from . import loader
+            if placed:
+                self._hold = None
+                gc.collect()
+            # while a try with more room remains, running out of memory is a MemoryError
+            self.gf = loader.open_index(self.path, bool(hold))
+            mats, self._tensors = loader.read(self, self.gf, mode, ctx, stream)
+            return mats
+        finally:
+            loader = None
+            self._hold = None
+            _drop_modules(keep)
 
     def _out_of_memory(self):
         # the plan said it fits but an allocation failed (a figure of the plan short of the
@@ -289,92 +314,19 @@ class Model:
         if self.gf is not None:
             self.gf.close()
             self.gf = None
-        names = ("layers", "wte", "wpe", "head", "tokenizer", "lnf_g", "lnf_b", "arena", "_bufs", "_views", "_hold")
-        for name in names + (self.__dict__.get("_state_names") or ()):
-            if name in self.__dict__:
-                setattr(self, name, None)
+        # every name here exists (made first in __init__); no self.__dict__, which MicroPython
+        # copies on each use, and this runs when memory ran out (nor names + state names:
+        # that tuple would be an allocation too)
+        for name in ("layers", "wte", "wpe", "head", "tokenizer", "lnf_g", "lnf_b", "_bufs", "_views", "_hold",
+                     "_tensors"):
+            setattr(self, name, None)
+        for name in self._state_names or ():
+            setattr(self, name, None)
         if self.arena is not None:
             self.arena.release()
         self.arena = None
 
     # ------------------------------------------------------------ loading
-    def _read_index(self, gf, mode, ctx, stream):
-        """Check the file's index and take the model's sizes from it; returns what the plan needs of
-        each weight matrix."""
-        arch = gf.kv.get("general.architecture")
-        if arch != "gpt2":
-            raise NanoLLMError("%s: architecture is %r; nanollm runs GPT-2 models ('gpt2')" % (gf.path, arch))
-        self.n_ctx_train = _meta(gf, "gpt2.context_length")
-        self.n_embd = d = _meta(gf, "gpt2.embedding_length")
-        self.n_ff = _meta(gf, "gpt2.feed_forward_length")
-        self.n_layer = _meta(gf, "gpt2.block_count")
-        self.n_head = _meta(gf, "gpt2.attention.head_count")
-        self.eps = _meta(gf, "gpt2.attention.layer_norm_epsilon", float)
-        if not 0 < self.eps < 1:  # also false for NaN
-            raise NanoLLMError("%s: layer_norm_epsilon %r is not between 0 and 1" % (gf.path, self.eps))
-        if self.n_head < 1 or d % self.n_head:
-            raise NanoLLMError("%s: embedding length %d is not divisible by %d heads" % (gf.path, d, self.n_head))
-        if not (0 < self.n_layer <= 256 and 0 < d <= 16384 and 0 < self.n_ff <= 65536 and 0 < self.n_ctx_train <= 1 << 20):
-            raise NanoLLMError("%s: implausible model sizes (layers %d, width %d, ffn %d, context %d)"
-                               % (gf.path, self.n_layer, d, self.n_ff, self.n_ctx_train))
-        self.head_dim = d // self.n_head
-        self.n_ctx = self.n_ctx_train if ctx is None else ctx
-        if not isinstance(self.n_ctx, int) or isinstance(self.n_ctx, bool) or not 1 <= self.n_ctx <= self.n_ctx_train:
-            raise NanoLLMError("ctx=%r: must be between 1 and the model's context length %d" % (ctx, self.n_ctx_train))
-
-        tensors = gf.tensors
-        self.n_vocab = self._tensor("token_embd.weight", (d, None)).shape[1]
-        self.tied = "output.weight" not in tensors
-        for name, dims in gpt2.tensors(self.n_layer, d, self.n_ff, self.n_vocab, self.n_ctx_train, self.tied):
-            self._tensor(name, dims)
-        matrix_names = gpt2.matrix_names(self.n_layer, self.tied)
-        for n in tensors:  # norms and biases are read as f32/f16 vectors
-            if len(tensors[n].shape) == 1 and tensors[n].type not in (GGML_F32, GGML_F16):
-                raise NanoLLMError("%s: %s is %s; norms and biases must be f32 or f16"
-                                   % (gf.path, n, TYPE_NAME[tensors[n].type]))
-
-        quantized = all(tensors[n].type in QUANTIZED for n in matrix_names)
-        if mode is None:
-            mode = "int" if quantized else "float"
-        if mode not in ("int", "float"):
-            raise NanoLLMError("mode=%r: use 'int' or 'float'" % mode)
-        if mode == "int" and not quantized:
-            bad = [n for n in matrix_names if tensors[n].type not in QUANTIZED]
-            raise NanoLLMError("%s: the integer path needs every matrix quantized (q8_0, q4_0, q4_1, q4_K); %s is %s"
-                               % (gf.path, bad[0], TYPE_NAME[tensors[bad[0]].type]))
-        self.mode = mode
-        self.stream = stream
-        self.integer = mode == "int"
-        self.logit_scale = 1.0 / Q16 if self.integer else 1.0
-        self.file_type = gf.kv.get("general.file_type")
-
-        tt = gf.kv.get("tokenizer.ggml.token_type")
-        for key in ("tokenizer.ggml.tokens", "tokenizer.ggml.merges"):
-            if key not in gf.kv:
-                raise NanoLLMError("%s: tokenizer metadata %s is missing" % (gf.path, key))
-        toks = gf.kv["tokenizer.ggml.tokens"]
-        merges = gf.kv["tokenizer.ggml.merges"]
-        # the reader gives string arrays as StringArray, number arrays as array('...')
-        for key, v, want in (("tokens", toks, StringArray), ("merges", merges, StringArray),
-                             ("token_type", tt, array)):
-            if v is not None and not isinstance(v, want):
-                raise NanoLLMError("%s: tokenizer.ggml.%s must be an array of %s"
-                                   % (gf.path, key, "strings" if want is StringArray else "integers"))
-        if len(toks) != self.n_vocab:
-            raise NanoLLMError("%s: the vocabulary has %d tokens but token_embd has %d rows"
-                               % (gf.path, len(toks), self.n_vocab))
-        self.eos_id = gf.kv.get("tokenizer.ggml.eos_token_id")
-        if self.eos_id is not None and not (isinstance(self.eos_id, int) and 0 <= self.eos_id < self.n_vocab):
-            raise NanoLLMError("%s: tokenizer.ggml.eos_token_id %r is not a token id (vocabulary of %d)"
-                               % (gf.path, self.eos_id, self.n_vocab))
-        gc.collect()
-
-        if not self.integer:
-            _float_kernels()
-        self.shape()  # its counts are kept while the tokenizer's metadata is let go
-        self._in_place = gf.mem is not None
-        return [tensors[n] for n in matrix_names]
-
     def _load(self, mats, piece=None):
         """Make the run state as planned (one block: KV cache, activations, logits, sampler,
         norm vectors, stream buffer, resident weights) in the piece held for it, then read the
@@ -382,7 +334,7 @@ class Model:
         d = self.n_embd
         p = self.plan
         gf = self.gf
-        tensors = gf.tensors
+        tensors = self._tensors
         lst = plan.state_list(self.shape(), self.integer, p["stream_buffer"], [t for t in mats if t.name in p["resident"]])
         mats = None
         # worked out while the piece is held, so its objects land outside it: the layout the
@@ -435,6 +387,7 @@ class Model:
             self.layers.append(Layer("blk.%d." % i, vecs.pop, mat))
         self.lnf_g = vecs.pop("output_norm.weight")
         self.lnf_b = vecs.pop("output_norm.bias")
+        self._tensors = None
         gc.collect()
 
     def _fit(self, path, mats, ctx, stream, quiet, free, block):
@@ -463,26 +416,14 @@ class Model:
 
     def shape(self):
         """The model's sizes as the memory plan and the board verdict take them (plan.py)."""
-        if self.gf is not None and "tokenizer.ggml.merges" in self.gf.kv:  # kept for after the load
-            self._n_merges = len(self.gf.kv["tokenizer.ggml.merges"])
-            self._n_tensors = len(self.gf.tensors)
         return {"n_vocab": self.n_vocab, "n_embd": self.n_embd, "n_ff": self.n_ff,
                 "n_layer": self.n_layer, "n_head": self.n_head, "n_ctx": self.n_ctx,
                 "n_merges": self._n_merges, "n_tensors": self._n_tensors}
 
-    def _tensor(self, name, shape):
-        t = self.gf.tensors.get(name)
-        if t is None:
-            raise NanoLLMError("%s: tensor %s is missing: not a complete GPT-2 GGUF file" % (self.gf.path, name))
-        if len(t.shape) != len(shape) or any(w is not None and w != s for s, w in zip(t.shape, shape)):
-            raise NanoLLMError("%s: tensor %s has shape %s; the metadata implies %s"
-                               % (self.gf.path, name, list(t.shape), [s if s is not None else "n_vocab" for s in shape]))
-        return t
-
     def _read_vector(self, name, out, scratch=None):
         """Norm or bias vector `name` into `out` (a view of the run state): floats on the
         float path, Q16 on the integer path; read through `scratch` when it is large enough."""
-        t = self.gf.tensors[name]
+        t = self._tensors[name]
         buf = self.gf.view(t)  # in place (ROMFS): read where it lies
         if buf is None:
             buf = memoryview(scratch)[:t.nbytes] if scratch is not None and len(scratch) >= t.nbytes else bytearray(t.nbytes)
@@ -679,6 +620,14 @@ class Model:
         if self.arena is None:
             raise NanoLLMError("%s: the model is closed; load it again" % self.path)
         return self._bufs
+
+    def weight_tensors(self):
+        """{name: TensorInfo} of the weight matrices: where each lies in the file, its type
+        and its rows (the file's index itself is let go at the end of a load)."""
+        mats = [self.wte, self.wpe] + ([] if self.tied else [self.head])
+        for L in self.layers or ():
+            mats += [L.attn_qkv, L.attn_output, L.ffn_up, L.ffn_down]
+        return {m.t.name: m.t for m in mats if m is not None}
 
     def close(self):
         """Close the file and free the run state (the model cannot run after this)."""

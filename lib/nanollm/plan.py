@@ -25,21 +25,29 @@ RESIDENT_SHARE_DEN = 2
 
 # Bytes of a measured free piece not given to the run state (on a 32-bit port; twice on a
 # 64-bit one): the small objects made between the measure and the block (the arena's
-# records, the array's header) may land at its start.
-BLOCK_SLACK = 2048
+# records, the array's header) may land at its start, and half of it stays free in one
+# piece below the block (model.py's filler puts the block at the top of its piece) for what
+# a generate() makes: the rest of a packed heap is holes too small for its lists and text
+# (measured on the unix port: a load that left 1 KB there failed its first generate).
+BLOCK_SLACK = 6144
 
 
 def block_slack(word=None):
     return BLOCK_SLACK * (word or word_bytes()) // 4
 
-# Room a load leaves outside the piece it holds for the run state while it reads the file's
-# index and builds the tokenizer (KB on a 32-bit port, twice on a 64-bit one: object headers
-# scale with the word): their objects, their temporaries, and what the filesystem and the
-# interpreter make the first time they are used land there; the held piece is let go whole
-# and the run state takes it. Measured: the default model (vocabulary 512) on the emulated
-# Cortex-M0 needed 40 to 43 KB. Tried in turn (model.py), then nothing held: a load that
-# runs out of memory starts again leaving more room.
-HOLD_RESERVES_KB = (44, 64, 96)
+# Room (KB on a 32-bit port, twice on a 64-bit one: object headers scale with the word) a
+# load holds at the lowest place it fits while it imports the load-time code (model.py), and
+# lets go for the file's index and the tokenizer's tables: they land there, below that code,
+# and the code's room joins the piece the run state takes after. Tried in turn; a load that
+# runs out of memory starts again with more room, and the last try places nothing.
+HOLD_RESERVES_KB = (24, 32, 44)
+
+# What a load's index, tables and their garbage take of the heap in all, the largest free
+# piece's share of it taken from the bottom of that piece (KB, as above). Measured on the
+# stock-firmware stand-in (December 2026): the default model (vocabulary 512) left its run
+# state 16 to 18 KB less than the largest piece after `import nanollm`, with 27 (.mpy and the
+# native module) to 33 KB (.mpy, viper) free outside it; 46 KB covers both.
+INDEX_ROOM_KB = 46
 
 
 def hold_bytes(free, largest, reserve_kb, word=None):
@@ -51,8 +59,9 @@ def hold_bytes(free, largest, reserve_kb, word=None):
 
 def state_block_room(free, largest, word=None):
     """The largest run-state block a load can make on a heap with `free` bytes free and its
-    largest free piece of `largest` bytes: the piece the first try holds, less the slack."""
-    return max(0, hold_bytes(free, largest, HOLD_RESERVES_KB[0], word) - block_slack(word))
+    largest free piece of `largest` bytes: the piece less what the index and the tables take
+    of it (INDEX_ROOM_KB), less the slack."""
+    return max(0, hold_bytes(free, largest, INDEX_ROOM_KB, word) - block_slack(word))
 
 
 def largest_block(upto):
@@ -191,17 +200,17 @@ def word_bytes():
     return 4 if sys.maxsize < 1 << 32 else 8
 
 
-# Everything of a load that is not a buffer's own bytes: the GGUF index (a 4-byte offset per
-# vocabulary string and merge, a few hundred bytes per tensor entry), the tokenizer's
-# tables, and the headers of the objects that hold the buffers (a Matrix and its views per
-# weight, a view per vector and per run-state buffer, the Layer records). Fitted to the heap
-# three models of 17 to 40 tensors and 383 or 767 vocabulary entries and merges took to
-# load, less their buffers: on the emulated Cortex-M0 (32-bit, MicroPython 1.25, .mpy with
-# the native module: 13.2, 15.8, 23.9 KB; within 1 %) and on the unix port (64-bit):
-# (fixed, per vocabulary entry or merge, per tensor, per layer). The 32-bit figure per
-# tensor re-measured when the vectors moved into the run state's block (default model on
-# the rp2040 stand-in: 20.7 KB of objects).
-OBJECTS = {4: (3800, 14, 160, 0), 8: (8000, 13, 420, 0)}
+# Everything a loaded model keeps that is not a buffer's own bytes: the tokenizer's tables,
+# the tensors' records (where each lies in the file) and the headers of the objects that
+# hold the buffers (a Matrix and its views per weight, a view per vector and per run-state
+# buffer, the Layer records); the file's index itself is let go at the end of the load
+# (loader.py). (fixed, per vocabulary entry or merge, per tensor, per layer), fitted to what
+# loads of the default model (40 tensors) and the test fixture (28 tensors), both with 767
+# vocabulary entries and merges, kept beside their buffers (tests/mpy/measure_parts.py,
+# December 2026): on the unix port (64-bit) 21.9 and 18.1 KB; on the rp2040 stand-in
+# (32-bit, .mpy with the native module) 14.9 KB for the default model, the per-tensor share
+# scaled from the unix port's.
+OBJECTS = {4: (2400, 10, 120, 0), 8: (2400, 9, 315, 0)}
 
 
 def objects_bytes(shape, word=None):

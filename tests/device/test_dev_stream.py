@@ -51,8 +51,8 @@ def test_big_model_without_streaming_is_refused():
         from nanollm import plan
         m = nanollm.load(p, stream=True)
         try:
-            mats = [m.gf.tensors[n] for n in m.plan["resident"]] or \
-                   [t for n, t in m.gf.tensors.items() if n.endswith("weight") and len(t.shape) == 2]
+            weights = m.weight_tensors()
+            mats = [weights[n] for n in m.plan["resident"]] or list(weights.values())
             pl = plan.plan_model(m.shape(), mats, True, m.n_ctx, stream=False, free=H.file_size(p) // 2)
             try:
                 plan.check_fits(pl, p)

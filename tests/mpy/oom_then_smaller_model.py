@@ -1,6 +1,6 @@
 # Out of memory in the middle of a load (the plan's refusal switched off), then, without a
 # reset, a model that fits loads and runs; then the plan's own refusal of the big model.
-#   micropython -X heapsize=300k oom_then_smaller_model.py BIG_MODEL SMALL_MODEL
+#   micropython -X heapsize=260k oom_then_smaller_model.py BIG_MODEL SMALL_MODEL
 # Prints "ERR <message>" (or "LOADED"), "OK <n logits> <True if generate gave text>" and
 # "PLAN <message>". Run by tests/test_bad_input.py (test_memory_error_during_load_then_smaller_model).
 import sys
