@@ -18,6 +18,7 @@ except ImportError:  # pragma: no cover
 
 QUANTIZED = (GGML_Q8_0, GGML_Q4_0, GGML_Q4_1, GGML_Q4_K)
 
+
 def _meta(gf, key, kind=int):
     try:
         v = gf.kv[key]
@@ -38,13 +39,13 @@ def _tensor(gf, name, shape):
     return t
 
 
-def open_index(path, holding):
-    """The file's index (a GGUFFile); while a piece of the heap is held (`holding`), running
-    out of memory is a MemoryError, so that the load tries again holding less."""
+def open_index(path, retry):
+    """The file's index (a GGUFFile). With `retry` (a try with more room remains: model.py),
+    running out of memory is a MemoryError, so that the load tries again."""
     try:
         return GGUFFile(path)
     except NanoLLMError as e:
-        if holding and "out of memory" in str(e):
+        if retry and "out of memory" in str(e):
             raise MemoryError
         raise
 

@@ -111,9 +111,9 @@ def roomy(path):
 
 def hold_piece(owner, most=None):
     """Hold the largest free piece of the heap (at most `most` bytes of it) as owner._hold;
-    returns its size (0 on CPython). The loader holds it while it reads the file's index and builds the
-    tokenizer (many small objects, which would otherwise land in it and split it), and
-    while it plans; it lets it go (owner._hold = None) just before the run state takes it.
+    returns its size (0 on CPython). A load holds a piece while it imports its load-time code
+    (which then lands above it) and while it plans (its garbage then lands elsewhere); it
+    lets it go (owner._hold = None) before what is to take the piece is made (model.py).
     The block is made and stored here, never returned: a reference left in the caller's
     frame would keep it alive (MicroPython's collector is conservative)."""
     owner._hold = None
