@@ -1,9 +1,9 @@
 # The run state in one piece: every buffer a loaded model writes while it runs (KV cache,
 # activations, logits, the sampler's buffers, the stream buffer) and the norm and bias
 # vectors it reads, carved out of one array allocated at load, so the memory plan counts
-# exactly what is taken, a heap the plan accepts is asked for one block in a piece held for
-# it while the file's index and the tokenizer's many small tables were made elsewhere
-# (model.py), and dropping the model returns it all at once.
+# exactly what is taken, a heap the plan accepts is asked for one block in the piece the
+# load kept whole for it (model.py), and dropping the model returns it all at once. Also the
+# load's allocation helpers: zeros() and tidy().
 #
 # The block is an array of the state's main item type ('i' on the integer path, 'f' on the
 # float path): views of that type are memoryview slices, whose typecode the C kernels check.
@@ -23,8 +23,32 @@ try:
 except ImportError:
     uctypes = None
 
+try:
+    import gc
+except ImportError:  # pragma: no cover
+    gc = None
+
 ITEM_BYTES = {"b": 1, "B": 1, "h": 2, "H": 2, "i": 4, "I": 4, "f": 4}
 _CPYTHON = hasattr(memoryview, "cast")
+
+
+# Whether tidy() collects: on while a load on a heap where pieces matter reads the file's
+# index and builds the tokenizer (model.py), MicroPython only.
+_packing = False
+
+
+def packing(on):
+    global _packing
+    _packing = bool(on) and gc is not None and hasattr(gc, "mem_free")
+
+
+def tidy():
+    """Collect the garbage now while a load is packing what it keeps: the allocator takes the
+    lowest hole that fits, so what is made next reuses the room of the temporaries before it
+    and what stays packs at the bottom of the free heap instead of spreading among garbage.
+    Costs a collection per call, so it does nothing when the load does not need it."""
+    if _packing:
+        gc.collect()
 
 
 def _round4(n):

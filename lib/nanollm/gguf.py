@@ -9,10 +9,9 @@
 # Every size and count is checked against the file's length before anything is allocated
 # from it: a forged count must not make us ask for gigabytes.
 
-import gc
 import struct
 
-from .arena import zeros
+from .arena import tidy, zeros
 from .errors import NanoLLMError
 from .modelfile import (GGML_F16, GGML_F32, GGML_Q4_0, GGML_Q4_1, GGML_Q4_K, GGML_Q8_0,  # noqa: F401
                         TYPE_LAYOUT, TYPE_NAME, ModelFile, TensorInfo, os_reason)
@@ -59,11 +58,6 @@ def _retyped_name(path, tname):
     stem = path[:-5] if path.endswith(".gguf") else path
     return "%s-%s.gguf" % (stem, tname)
 _CHUNK = 512
-
-# MicroPython: a collection after each entry of the index that stays, so the next entry's
-# temporaries reuse the room of the last (first fit) and what stays packs together at the
-# bottom of the free heap instead of spreading among garbage (model.py's load).
-_tidy = gc.collect if hasattr(gc, "mem_free") else (lambda: None)
 
 
 class _Reader:
@@ -239,7 +233,7 @@ class GGUFFile(ModelFile):
                 raise NanoLLMError("%s: metadata key %r appears twice" % (path, key))
             vtype = r.u32()
             self.kv[key] = self._value(vtype, key)
-            _tidy()
+            tidy()  # after each entry that stays (arena.tidy)
         self.alignment = self.kv.get("general.alignment", 32)
         if not isinstance(self.alignment, int) or self.alignment < 1 or self.alignment & (self.alignment - 1):
             raise NanoLLMError("%s: general.alignment %r is not a power of two" % (path, self.alignment))
@@ -278,7 +272,7 @@ class GGUFFile(ModelFile):
                                    % (path, name, t.nbytes, self.size))
             self.tensors[name] = t
             order.append(t)
-            _tidy()
+            tidy()  # after each entry that stays (arena.tidy)
         a = self.alignment
         self.data_offset = (r.tell() + a - 1) // a * a
         for t in order:

@@ -124,10 +124,8 @@ def read(m, gf, mode, ctx, stream):
     m._n_merges = len(merges)
     m._n_tensors = len(tensors)
     m._in_place = gf.mem is not None
-    toks = merges = tt = None
     gc.collect()
-    m.tokenizer = Tokenizer(gf.kv["tokenizer.ggml.tokens"], gf.kv["tokenizer.ggml.merges"],
-                            gf.kv.get("tokenizer.ggml.token_type"))
+    m.tokenizer = Tokenizer(toks, merges, tt)
     gc.collect()  # what stays from here lands below the tokenizer's garbage, not above it
     # the model keeps the open file, not the index (its objects and gguf.py's code go)
     m.gf = ModelFile(None, gf)

@@ -247,7 +247,7 @@ class Model:
              allocator takes the lowest hole that fits; the index reader and the tokenizer
              collect before what they keep, so it packs there rather than above garbage);
           3. the code is dropped: its room and the free heap above it make one piece, which
-             the block takes (held meanwhile while the plan is made)."""
+             is held while the plan is made and let go for the block."""
         self.plan = None
         free = plan.free_bytes()  # what the load may use: the plan counts from here
         mats = self._read_file(mode, ctx, stream, hold)
@@ -272,6 +272,7 @@ class Model:
         conservative) for as long as the load runs."""
         keep = _modules_in_use()
         placed = hold and not keep
+        arena.packing(hold is not None)
         try:
             if placed:
                 plan.hold_piece(self, hold)
@@ -284,7 +285,7 @@ class Model:
             mats, self._tensors = loader.read(self, self.gf, mode, ctx, stream)
             return mats
         finally:
-            loader = None
+            arena.packing(False)
             self._hold = None
             _drop_modules(keep)
 

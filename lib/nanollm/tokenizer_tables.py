@@ -2,20 +2,17 @@
 # Tokenizer does the encoding and decoding with them). Load-time code only: a model's load
 # drops this module once its tokenizer is built (model.py), so its code does not stay in RAM
 # beside the run state.
-import gc
 from array import array
 
-from .arena import ITEM_BYTES, zeros
+from .arena import ITEM_BYTES, tidy, zeros
 from .errors import NanoLLMError
 
 # GPT-2's byte-to-unicode map: bytes 33..126, 161..172 and 174..255 stand for themselves;
 # the other 68 bytes (0..32, 127..160, 173), in order, become U+0100..U+0143.
 _SHIFTED = bytes(list(range(0, 33)) + list(range(127, 161)) + [173])
 
-# MicroPython: a collection every 64 entries and before each chunk of the byte store, which
-# stays, so that what stays lands at the bottom of the free heap rather than above the
-# temporaries of the entries before it (model.py's load packs what a load keeps there).
-_tidy = gc.collect if hasattr(gc, "mem_free") else (lambda: None)
+# While a load packs what it keeps (arena.tidy), a collection every 64 entries and before
+# each chunk of the byte store and the tables' attributes, which stay.
 
 # Hash of raw bytes (the built-in hash of bytes on MicroPython keeps only 8-16 bits).
 # Kept below 2**30 so it stays a small int on 32-bit boards.
@@ -174,14 +171,14 @@ def build(tok, tokens, merges, token_types=None):
                     chunks.append(cur)
                     p = 0
         if p == chunk:
-            _tidy()
+            tidy()
             cur = bytearray(chunk)
             chunks.append(cur)
             p = 0
         pos += L
         tid += 1
         if not tid & 63:
-            _tidy()  # the garbage of 64 entries at most between collections
+            tidy()  # the garbage of 64 entries at most between collections
         if pos > 0xFFFF and not wide:
             offsets = array("I", offsets)
             wide = True
@@ -189,7 +186,7 @@ def build(tok, tokens, merges, token_types=None):
     if tid != n:
         raise NanoLLMError("tokenizer: got %d tokens, expected %d" % (tid, n))
     if p:
-        _tidy()
+        tidy()
         chunks[-1] = cur[:p]  # the last chunk shrunk to its fill
     else:
         chunks.pop()
@@ -250,10 +247,10 @@ def build(tok, tokens, merges, token_types=None):
                     slot = 0
         rank += 1
         if not rank & 63:
-            _tidy()  # the garbage of 64 entries at most between collections
+            tidy()  # the garbage of 64 entries at most between collections
     if rank != m:
         raise NanoLLMError("tokenizer: got %d merges, expected %d" % (rank, m))
-    _tidy()  # the tokenizer's attribute table may grow now: below the merges' garbage
+    tidy()  # the tokenizer's attribute table may grow now: below the merges' garbage
     tok._mleft = mleft
     tok._mright = mright
     tok._mres = mres
