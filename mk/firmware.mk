@@ -34,7 +34,7 @@ FW_QEMU_SRCS := $(wildcard $(FW_QEMU_BOARD)/*) $(wildcard lib/nanollm/*.py)
 FW_MPY_CROSS := $(FW_MPY)/mpy-cross/build/mpy-cross
 # qemu: the emulated board (see firmware/README.md); SERIAL=pty or tcp:127.0.0.1:PORT,server,nowait
 QEMU_FIRMWARE := $(FW_OUT)/qemu/firmware.elf
-QEMU_CMD := qemu-system-arm -machine microbit -global nrf51-soc.flash-size=2097152 \
+QEMU_CMD := qemu-system-arm -machine microbit -global nrf51-soc.flash-size=3145728 \
 	-global nrf51-soc.sram-size=262144 -nographic -monitor null -semihosting
 
 .PHONY: firmware firmware-unix firmware-qemu firmware-rp2 firmware-sources qemu-repl firmware-clean
@@ -72,13 +72,25 @@ $(FW_OUT)/no-micropython-lib/README.md:
 	@mkdir -p $(@D)
 	echo "nanollm freezes no micropython-lib package" > $@
 
+# MicroPython's port Makefiles do not rebuild objects when compile flags change, so a build
+# starts from scratch when the board's mpconfigboard.mk ($(1)) differs from the one its
+# objects ($(2)) were built with
+define fw_objs_fresh
+	@cmp -s $(1) $(2)/mpconfigboard.mk.built || rm -rf $(2)
+endef
+define fw_objs_built
+	cp $(1) $(2)/mpconfigboard.mk.built
+endef
+
 $(QEMU_FIRMWARE): $(FW_SRC_STAMP) $(FW_MPY_CROSS) $(FW_MODULE_SRCS) $(FW_QEMU_SRCS) mk/firmware.mk \
 		$(FW_OUT)/no-micropython-lib/README.md
 	@echo "building the qemu port (board NANOLLM_MICROBIT) with nanollm_native"
+	$(call fw_objs_fresh,$(FW_QEMU_BOARD)/mpconfigboard.mk,$(FW_OUT)/qemu/obj)
 	$(FW_ENV) $(MAKE) -s -j$(FW_JOBS) -C $(FW_MPY)/ports/qemu BOARD=MICROBIT \
 		BOARD_DIR=$(abspath $(FW_QEMU_BOARD)) BUILD=$(abspath $(FW_OUT)/qemu/obj) \
 		USER_C_MODULES=$(abspath firmware) MPY_LIB_DIR=$(abspath $(FW_OUT)/no-micropython-lib) \
 		PYTHON=$(abspath $(FW_PY))
+	$(call fw_objs_built,$(FW_QEMU_BOARD)/mpconfigboard.mk,$(FW_OUT)/qemu/obj)
 	cp $(FW_OUT)/qemu/obj/firmware.elf $@.tmp && mv $@.tmp $@
 
 # picotool 2.1.1, which pico-sdk 2.1.1 runs to make the .uf2 (else it clones it from

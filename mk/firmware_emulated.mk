@@ -28,9 +28,11 @@ define emu_firmware
 $(FW_OUT)/$(1)/firmware.elf: $(FW_SRC_STAMP) $(FW_MPY_CROSS) $(EMU_COMMON_SRCS) $(wildcard $(EMU_BOARD_DIR)/$(3)/*) \
 		$(FW_OUT)/no-micropython-lib/README.md
 	@echo "building the qemu port for $(1) (board $(3), without nanollm_native)"
+	$(call fw_objs_fresh,$(EMU_BOARD_DIR)/$(3)/mpconfigboard.mk,$(FW_OUT)/$(1)/obj)
 	$(FW_ENV) $(MAKE) -s -j$(FW_JOBS) -C $(FW_MPY)/ports/qemu BOARD=$(2) $(4) \
 		BOARD_DIR=$(abspath $(EMU_BOARD_DIR)/$(3)) BUILD=$(abspath $(FW_OUT)/$(1)/obj) \
 		MPY_LIB_DIR=$(abspath $(FW_OUT)/no-micropython-lib) PYTHON=$(abspath $(FW_PY)) >/dev/null
+	$(call fw_objs_built,$(EMU_BOARD_DIR)/$(3)/mpconfigboard.mk,$(FW_OUT)/$(1)/obj)
 	cp $(FW_OUT)/$(1)/obj/firmware.elf $$@.tmp && mv $$@.tmp $$@
 endef
 $(eval $(call emu_firmware,qemu-m3,MPS2_AN385,NANOLLM_MPS2,NANOLLM_CPU=cortex-m3))

@@ -6,11 +6,11 @@
 #   make hwtest-stock          the device tests on both: rp2040's heap with .mpy and the armv6m
 #                              native module; esp32's heap with viper .mpy only
 
-# MICROPY_HEAP_SIZE that leaves gc.mem_free() after boot at the profile's free heap: the pool
-# is the heap less the collector's tables (measured: a 198656-byte heap gives a 194048-byte
-# pool, 192480 bytes free after boot), so heap = (free + 1568) * 198656 / 194048
-STOCK_HEAP_rp2040 := 198176
-STOCK_HEAP_esp32 := 114224
+# MICROPY_HEAP_SIZE that leaves gc.mem_free() after boot at the profile's free heap (the
+# heap less the collector's tables and what boot keeps, LittleFS's 1 KB caches among them),
+# measured: 199744 gives 192400 bytes free after boot, 115776 gives 110352
+STOCK_HEAP_rp2040 := 199744
+STOCK_HEAP_esp32 := 115776
 STOCK_BOARD := firmware/ports/qemu/NANOLLM_STOCK_M0
 STOCK_FIRMWARES := $(foreach b,rp2040 esp32,$(FW_OUT)/qemu-stock-$(b)/firmware.elf)
 
@@ -21,6 +21,8 @@ firmware-qemu-stock: $(STOCK_FIRMWARES) ## emulated M0 stand-ins for stock firmw
 $(FW_OUT)/qemu-stock-%/firmware.elf: $(FW_SRC_STAMP) $(FW_MPY_CROSS) $(wildcard $(STOCK_BOARD)/*) \
 		$(wildcard $(FW_QEMU_BOARD)/*) mk/stock.mk $(FW_OUT)/no-micropython-lib/README.md
 	@echo "building the stock stand-in for $* (qemu port, no nanollm in the firmware, heap $(STOCK_HEAP_$*))"
+	@# from scratch: the port's objects do not depend on the heap size it is given
+	rm -rf $(FW_OUT)/qemu-stock-$*/obj
 	$(FW_ENV) $(MAKE) -s -j$(FW_JOBS) -C $(FW_MPY)/ports/qemu BOARD=MICROBIT \
 		BOARD_DIR=$(abspath $(STOCK_BOARD)) BUILD=$(abspath $(FW_OUT)/qemu-stock-$*/obj) \
 		NANOLLM_QEMU_HEAP=$(STOCK_HEAP_$*) MPY_LIB_DIR=$(abspath $(FW_OUT)/no-micropython-lib) \

@@ -25,7 +25,7 @@ FW = os.path.join(ROOT, "build", "firmware")
 UNIX = os.path.join(FW, "unix", "micropython")
 QEMU_ELF = os.path.join(FW, "qemu", "firmware.elf")
 RP2_UF2 = os.path.join(FW, "rp2", "firmware.uf2")
-QEMU = ["qemu-system-arm", "-machine", "microbit", "-global", "nrf51-soc.flash-size=2097152",
+QEMU = ["qemu-system-arm", "-machine", "microbit", "-global", "nrf51-soc.flash-size=3145728",
         "-global", "nrf51-soc.sram-size=262144", "-nographic", "-monitor", "null", "-semihosting"]
 PROVIDES = ("to_x16", "matvec_q8_0", "matvec_q4_0", "matvec_q4_1", "matvec_q4_K", "add_q", "gelu_q",
             "layernorm_q", "kv_store", "attend_head", "dequant_row_q", "isqrt",

@@ -30,7 +30,7 @@ from nanollm_host.paths import BUILD, rel
 
 QEMU_FIRMWARE = os.path.join(BUILD, "firmware", "qemu", "firmware.elf")
 QEMU_RAM = 262144
-QEMU_FLASH = 1048576
+QEMU_FLASH = 2097152
 # the nanollm qemu board's ROMFS partition: flash after QEMU_FLASH (NANOLLM_ROMFS_BYTES in
 # firmware/ports/qemu/NANOLLM_MICROBIT), holding an image when one is loaded before boot
 QEMU_ROMFS = 1048576
@@ -40,9 +40,11 @@ class EmulatedBoard:
     """One emulated board: the qemu machine, the firmware that runs on it (a make target),
     the .mpy architecture it loads and where its filesystem lives, which the host can
     fill before boot. fs is (address, bytes) of a RAM region, or None: the flash after
-    the firmware image (the micro:bit board, see fs_area)."""
+    the firmware image (the micro:bit board, see fs_area). fs_progsize is the progsize its
+    firmware mounts LittleFS with (that of the port the board stands in for)."""
 
-    def __init__(self, name, title, arch, qemu, machine, make_target, firmware, fs=None, builtin_native=False):
+    def __init__(self, name, title, arch, qemu, machine, make_target, firmware, fs=None, builtin_native=False,
+                 fs_progsize=32):
         self.name = name
         self.title = title
         self.arch = arch
@@ -52,6 +54,7 @@ class EmulatedBoard:
         self.firmware = firmware
         self.fs = fs
         self.builtin_native = builtin_native
+        self.fs_progsize = fs_progsize
 
     def fs_region(self, firmware=None):
         if self.fs is None:
@@ -71,11 +74,12 @@ BOARDS = {b.name: b for b in (
     EmulatedBoard("qemu-m0", "BBC micro:bit machine, Cortex-M0, 256 KB RAM", "armv6m", "qemu-system-arm",
                   ["-machine", "microbit", "-global", "nrf51-soc.flash-size=%d" % (QEMU_FLASH + QEMU_ROMFS),
                    "-global", "nrf51-soc.sram-size=%d" % QEMU_RAM],
-                  "firmware-qemu", QEMU_FIRMWARE, builtin_native=True),
+                  "firmware-qemu", QEMU_FIRMWARE, builtin_native=True, fs_progsize=256),
     EmulatedBoard("qemu-m3", "MPS2 AN385, Cortex-M3", "armv7m", "qemu-system-arm", ["-machine", "mps2-an385"],
                   "firmware-qemu-m3", _fw("qemu-m3"), fs=(0x21000000, 0x300000)),
     EmulatedBoard("qemu-m4", "MPS2 AN386, Cortex-M4 with FPU and DSP", "armv7emsp", "qemu-system-arm",
-                  ["-machine", "mps2-an386"], "firmware-qemu-m4", _fw("qemu-m4"), fs=(0x21000000, 0x300000)),
+                  ["-machine", "mps2-an386"], "firmware-qemu-m4", _fw("qemu-m4"), fs=(0x21000000, 0x300000),
+                  fs_progsize=256),
     EmulatedBoard("qemu-rv32", "RISC-V virt, rv32imac", "rv32imc", "qemu-system-riscv32",
                   ["-machine", "virt", "-bios", "none"], "firmware-qemu-rv32", _fw("qemu-rv32"),
                   fs=(0x81000000, 0x200000)),
@@ -343,8 +347,8 @@ class QemuStandIn(_StandIn):
 
 
 def fs_area(firmware):
-    """(first byte, bytes) of the flash filesystem of the nanollm qemu firmware: the 1 KB
-    pages after the firmware image (text + initialised data) up to the end of the flash."""
+    """(first byte, bytes) of the flash filesystem of the nanollm qemu firmware: the 4 KB
+    blocks after the firmware image (text + initialised data) up to the end of the flash."""
     from elftools.elf.elffile import ELFFile
     with open(firmware, "rb") as f:
         symtab = ELFFile(f).get_section_by_name(".symtab")
@@ -355,21 +359,23 @@ def fs_area(firmware):
                 raise EmulatorError("%s has no symbol %s: not the nanollm qemu firmware?" % (firmware, name))
             sym[name] = found[0]["st_value"]
     end = sym["_sidata"] + sym["_edata"] - sym["_sdata"]
-    first = (end + FS_PAGE - 1) // FS_PAGE * FS_PAGE
+    first = (end + FS_BLOCK - 1) // FS_BLOCK * FS_BLOCK
     return first, QEMU_FLASH - first
 
 
-FS_PAGE = 1024
+# the emulated boards' filesystem block (nanollm_board.c, nanollm_ramfs.c): 4 KB, as a
+# real RP2040's (rp2.Flash) and ESP32's (esp32.Partition) are
+FS_BLOCK = 4096
 
 
 def flash_image(firmware, files, board=None):
-    """A LittleFS image (MicroPython's VfsLfs2 layout: 1 KB blocks) holding files, cached
+    """A LittleFS image (MicroPython's VfsLfs2 layout: 4 KB blocks) holding files, cached
     under build/emulator (one per board); returns (flash address, image path)."""
     import hashlib
     import littlefs
     board = board or BOARDS["qemu-m0"]
     addr, size = board.fs_region(firmware)
-    h = hashlib.sha256(("%d %d" % (addr, size)).encode())
+    h = hashlib.sha256(("%d %d %d %d" % (addr, size, FS_BLOCK, board.fs_progsize)).encode())
     for local, remote in files:
         st = os.stat(local)
         h.update(("%s %s %d %d" % (local, remote, st.st_size, st.st_mtime_ns)).encode())
@@ -381,7 +387,8 @@ def flash_image(firmware, files, board=None):
     if need > size:
         raise EmulatorError("the files to preload (%d KB) exceed the emulated flash filesystem (%d KB)"
                             % (need // 1024, size // 1024))
-    fs = littlefs.LittleFS(block_size=FS_PAGE, block_count=size // FS_PAGE, read_size=32, prog_size=32,
+    fs = littlefs.LittleFS(block_size=FS_BLOCK, block_count=size // FS_BLOCK, read_size=32,
+                           prog_size=board.fs_progsize,
                            lookahead_size=32)
     for local, remote in files:
         d = remote.rsplit("/", 1)[0] if "/" in remote else ""

@@ -10,43 +10,17 @@ import vfs
 import nanollm_board as _b
 
 
-class FlashBlockDev:
-    """Block device over the flash pages [first, first + count) (1 KB pages)."""
-
-    def __init__(self, first, count):
-        self.bs = _b.PAGE_SIZE
-        self.base = first * self.bs
-        self.count = count
-
-    def readblocks(self, n, buf, off=0):
-        _b.flash_read(self.base + n * self.bs + off, buf)
-
-    def writeblocks(self, n, buf, off=None):
-        if off is None:  # whole blocks: erase them first
-            for i in range((len(buf) + self.bs - 1) // self.bs):
-                _b.flash_erase(self.base + (n + i) * self.bs)
-            off = 0
-        _b.flash_write(self.base + n * self.bs + off, buf)
-
-    def ioctl(self, op, arg):
-        if op == 4:  # block count
-            return self.count
-        if op == 5:  # block size
-            return self.bs
-        if op == 6:  # erase
-            _b.flash_erase(self.base + arg * self.bs)
-            return 0
-        return 0 if op in (1, 2, 3) else None
-
-
 def _mount():
-    first, count = _b.fs_pages()
-    bdev = FlashBlockDev(first, count)
+    # as the rp2 port's own boot script does: 4 KB blocks in C (nanollm_board.Flash, like
+    # rp2.Flash), LittleFS mounted with progsize=256, which gives it 1 KB caches; the
+    # stand-in then reads files at the cost per byte and with the heap of a stock RP2040
+    bdev = _b.Flash()
     try:
-        vfs.mount(bdev, "/")
+        fs = vfs.VfsLfs2(bdev, progsize=256)
     except OSError:
-        vfs.VfsLfs2.mkfs(bdev)
-        vfs.mount(bdev, "/")
+        vfs.VfsLfs2.mkfs(bdev, progsize=256)
+        fs = vfs.VfsLfs2(bdev, progsize=256)
+    vfs.mount(fs, "/")
     if "/lib" not in sys.path:
         sys.path.append("/lib")
 

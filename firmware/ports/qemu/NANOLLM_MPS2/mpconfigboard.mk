@@ -15,6 +15,8 @@ QEMU_MACHINE = mps2-an386
 CFLAGS += -mthumb -mcpu=cortex-m4 -mfpu=fpv4-sp-d16 -mfloat-abi=hard
 CFLAGS += -DMICROPY_HW_MCU_NAME='"Cortex-M4"'
 MPY_CROSS_FLAGS += -march=armv7emsp
+# the RP2350's port (rp2) mounts its LittleFS with progsize=256 (ports/rp2/modules/_boot.py)
+CFLAGS += -DNANOLLM_FS_PROGSIZE=256
 # the FPU is off at reset: our vector table's reset handler turns it on first
 SRC_C += $(BOARD_DIR)/fpu_reset.c
 else ifeq ($(NANOLLM_CPU),cortex-m3)
