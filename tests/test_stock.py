@@ -16,7 +16,8 @@ from testutil import ROOT
 
 STOCK = os.path.join(ROOT, "host_tools", "harness", "stock.py")
 # the context the default model takes there on a first load (December 2026: 52-53 under
-# the test harness, 71-72 at the bare REPL, since the load-time code is dropped before the run
+# the test harness, 64 at the bare REPL (71-72 before the stand-in's filesystem was mounted
+# as the rp2 port mounts it, with 1 KB file caches), since the load-time code is dropped before the run
 # state is made; 34-35 and 51-54 before that). A second load in one test
 # (test_plan_matches_measured_heap) may get less: what the harness leaves on the stack after
 # the first can split the heap.
