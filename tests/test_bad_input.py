@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from testutil import FIXTURES, HOST_TOOLS, ROOT, run_micropython_file
+from testutil import FIXTURES, HOST_TOOLS, ROOT, ctrl_c_as_at_a_terminal, run_micropython_file
 
 from harness import fuzz
 from harness import settings_runner
@@ -154,11 +154,9 @@ def test_ctrl_c_mid_write_leaves_old_output_and_no_temp(tool, micro, tmp_path):
         argv = [os.path.join(FIXTURES, "gpt2_tiny"), str(out), "--outtype", "q8_0"]
     else:
         argv = [micro[1], str(out), "q8_0"]
-    # A job started in the background inherits SIGINT ignored, and Python then installs no
-    # KeyboardInterrupt handler: give the tool the default disposition, as a terminal would.
     p = subprocess.Popen([sys.executable, "-c", _SLOW_WRITE % dict(tool=tool, argv=argv)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                         preexec_fn=ctrl_c_as_at_a_terminal)
     try:
         line = p.stdout.readline()
         assert "WRITING" in line, (line, p.stderr.read() if p.poll() is not None else "")

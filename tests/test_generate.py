@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from testutil import HOST_TOOLS, ROOT
+from testutil import HOST_TOOLS, ROOT, ctrl_c_as_at_a_terminal
 
 import nanollm
 from nanollm_host import testmodels
@@ -113,7 +113,8 @@ def test_bad_input_is_one_line_exit_2(model, tmp_path, args, message):
 def _interrupt_after_text(args, prompt):
     """Start generate.py, wait until text beyond the prompt has arrived (so it streams), then
     send the SIGINT a Ctrl-C at the terminal sends. Returns (exit status, stdout, stderr)."""
-    p = subprocess.Popen([sys.executable, GENERATE] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    p = subprocess.Popen([sys.executable, GENERATE] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+                         preexec_fn=ctrl_c_as_at_a_terminal)
     got = b""
     t0 = time.time()
     while len(got) <= len(prompt.encode()) + 2 and time.time() - t0 < 120:

@@ -14,6 +14,16 @@ CACHE = os.path.join(ROOT, ".cache")
 MPY = os.path.join(ROOT, "tests", "mpy")            # the MicroPython programs the tests run
 DEVICE_TESTS = os.path.join(ROOT, "tests", "device")
 
+
+
+def ctrl_c_as_at_a_terminal():
+    """For Popen(preexec_fn=...) of a process a test sends SIGINT to. A job started in the
+    background (CI, `make test &`) inherits SIGINT ignored, and Python then installs no
+    KeyboardInterrupt handler: the child gets the default disposition, as at a terminal."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 # tests/mpy: its helper modules (tokenizer_lpfile) serve the CPython side of the tests too
 for p in (LIB, HOST_TOOLS, MPY):
     if p not in sys.path:
