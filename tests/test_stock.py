@@ -16,9 +16,9 @@ from testutil import ROOT
 
 STOCK = os.path.join(ROOT, "host_tools", "harness", "stock.py")
 # the context the default model takes there on a first load (December 2026: 52-53 under
-# the test harness, 64 at the bare REPL (71-72 before the stand-in's filesystem was mounted
-# as the rp2 port mounts it, with 1 KB file caches), since the load-time code is dropped before the run
-# state is made; 34-35 and 51-54 before that). A second load in one test
+# the test harness, 63 at the bare REPL with the filesystem mounted as the rp2 port does
+# (71-72 with the former 128-byte caches), since the load-time code is dropped before the
+# run state is made; 34-35 and 51-54 before that). A second load in one test
 # (test_plan_matches_measured_heap) may get less: what the harness leaves on the stack after
 # the first can split the heap.
 MIN_CTX = 48

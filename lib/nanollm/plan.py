@@ -209,8 +209,10 @@ def word_bytes():
 # vocabulary entries and merges, kept beside their buffers (tests/mpy/measure_parts.py,
 # December 2026): on the unix port (64-bit) 21.9 and 18.1 KB; on the rp2040 stand-in
 # (32-bit, .mpy with the native module) 14.9 KB for the default model, the per-tensor share
-# scaled from the unix port's.
-OBJECTS = {4: (2400, 10, 120, 0), 8: (2400, 9, 315, 0)}
+# scaled from the unix port's. The 32-bit fixed part also holds the cache LittleFS gives the
+# open model file: 1 KB on an RP2040, whose port mounts with progsize=256 (the stand-in does
+# the same: 15.9 KB measured), 128 bytes with MicroPython's default mount (ESP32).
+OBJECTS = {4: (3456, 10, 120, 0), 8: (2400, 9, 315, 0)}
 
 
 def objects_bytes(shape, word=None):
@@ -344,8 +346,13 @@ def evaluate(shape, matrices, integer, free_heap, code, ctx=None, stream=None, f
             "fits": heap_fits and file_fits, "file_bytes": file_bytes, "fs_bytes": fs_bytes}
 
 
+# The smallest context a load picks by itself: the prompt's first token and one generated
+# (at 1 every prompt fills the context and nothing can be generated)
+MIN_CTX = 2
+
+
 def largest_ctx(shape, matrices, integer, free_heap, code, upto, stream=None, word=None, block=None, in_place=False):
-    """The largest context <= upto that fits (0 when none does)."""
+    """The largest context <= upto that fits (0 when none of at least MIN_CTX does)."""
     lo, hi = 0, upto
     while lo < hi:
         mid = (lo + hi + 1) // 2
@@ -354,7 +361,7 @@ def largest_ctx(shape, matrices, integer, free_heap, code, upto, stream=None, wo
             lo = mid
         else:
             hi = mid - 1
-    return lo
+    return lo if lo >= MIN_CTX else 0
 
 
 def _kb(n):
