@@ -125,6 +125,19 @@ int32_t nk_to_x16(const int32_t *src, int32_t n, int16_t *dst) {
     return sh;
 }
 
+/* row_exp for q8_0 rows: the exponent field is bits 2-6 of each scale's high byte, so
+ * only that byte is read and compared (the field itself: max(1, e) >> 0 as row_exp's). */
+static inline int32_t row_exp_q8(const uint8_t *p, int32_t nb) {
+    uint32_t emax = 1 << 2;
+    for (const uint8_t *end = p + nb * 34; p < end; p += 34) {
+        uint32_t e = p[1] & 0x7C;
+        if (e > emax) {
+            emax = e;
+        }
+    }
+    return (int32_t)(emax >> 2);
+}
+
 #if defined(__ARM_ARCH_6M__)
 /* Cortex-M0/M0+ (armv6m): the block dot in assembly, four rows at a time.
  *
@@ -191,19 +204,6 @@ __asm__(
     "   pop {r4-r7, pc}\n"
     "   .size nk_dot4_q8_armv6m, . - nk_dot4_q8_armv6m\n"
     "   .popsection\n");
-
-/* row_exp for q8_0 rows: the exponent field is bits 2-6 of each scale's high byte, so
- * only that byte is read and compared (the field itself: max(1, e) >> 0 as row_exp's). */
-static int32_t row_exp_q8(const uint8_t *p, int32_t nb) {
-    uint32_t emax = 1 << 2;
-    for (const uint8_t *end = p + nb * 34; p < end; p += 34) {
-        uint32_t e = p[1] & 0x7C;
-        if (e > emax) {
-            emax = e;
-        }
-    }
-    return (int32_t)(emax >> 2);
-}
 
 /* Blocks whose dot products are made (four rows at a time) before their scales are applied
  * (one row at a time, with the row's state in registers): 8 x 4 sums on the stack. */
@@ -442,10 +442,24 @@ static inline void dot4_q8_c(const uint8_t *q, int32_t rb, const int16_t *x, int
 #define NK_DOT4_Q8 dot4_q8_c
 #endif
 
-/* one block's contribution to a row's accumulator a[0], a[1] (acc_block) */
-NK_INLINE void acc_h(int32_t *a, const uint8_t *p, int32_t emax, int32_t s) {
+/* acc plus one block's contribution: acc_block's sum a0 * 2**13 + a1 held in one 64-bit
+ * integer, which these cores add a 32x32-bit product to in one or a few instructions
+ * (SMLAL; MUL and MULH) instead of acc_block's split carries. The same integer, so the
+ * same result, while it stays below 2**44 (acc_block's a0 then fits 32 bits). */
+NK_INLINE int64_t acc64_h(int64_t acc, const uint8_t *p, int32_t emax, int32_t s) {
     uint32_t h = rd16(p);
-    acc_block(&a[0], &a[1], s, f16_man(h), emax - f16_exp(h));
+    int32_t m = f16_man(h);
+    int32_t k = emax - f16_exp(h);
+    if (k == 0) {
+        return acc + (int64_t)s * m;
+    }
+    if (k <= 13) {
+        return acc + (int64_t)(s >> k) * m + (((s & ((1 << k) - 1)) * m) >> k);
+    }
+    if (k <= 24) {
+        return acc + (int64_t)(s >> k) * m + ((((s >> (k - 13)) & 8191) * m) >> 13);
+    }
+    return acc; /* below 2**-24 of the row's largest block: nothing */
 }
 
 void nk_matvec_q8_0(const uint8_t *w, int32_t n_rows, int32_t n_cols,
@@ -458,21 +472,21 @@ void nk_matvec_q8_0(const uint8_t *w, int32_t n_rows, int32_t n_cols,
         int32_t g = n_rows - r >= 4 ? 4 : 1;
         int32_t step = g == 4 ? rb : 0;
         const uint8_t *row = w + r * rb;
-        int32_t emax[4], a[8], s[4];
+        int32_t emax[4], s[4];
+        int64_t acc[4];
         for (int32_t i = 0; i < g; i++) {
-            emax[i] = row_exp(row + i * rb, nb, 34, 0);
-            a[2 * i] = 0;
-            a[2 * i + 1] = 0;
+            emax[i] = row_exp_q8(row + i * rb, nb);
+            acc[i] = 0;
         }
         for (int32_t b = 0; b < nb; b++) {
             const uint8_t *p = row + b * 34;
             NK_DOT4_Q8(p + 2, step, x + (b << 5), s);
             for (int32_t i = 0; i < g; i++) {
-                acc_h(a + 2 * i, p + i * rb, emax[i], s[i]);
+                acc[i] = acc64_h(acc[i], p + i * rb, emax[i], s[i]);
             }
         }
         for (int32_t i = 0; i < g; i++) {
-            out[r + i] = acc_out(a[2 * i], a[2 * i + 1], 25 - emax[i] - shx);
+            out[r + i] = acc_out((int32_t)(acc[i] >> 13), (int32_t)(acc[i] & 8191), 25 - emax[i] - shx);
         }
         r += g;
     }
