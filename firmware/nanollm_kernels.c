@@ -347,76 +347,62 @@ void nk_matvec_q8_0(const uint8_t *w, int32_t n_rows, int32_t n_cols,
 #if defined(__ARM_FEATURE_DSP)
 /* Cortex-M4/M7/M33 (armv7e-m, armv8-m mainline with the DSP extension: the armv7emsp
  * module and firmware for those cores): SMLAD, two 16x16 multiply-accumulates in one
- * instruction, four rows at a time.
+ * instruction, four rows at a time, in assembly.
  *
- * A word of four quants b0..b3 gives (b0, b2) with SXTB16 and (b1, b3) with SXTB16 after
- * a rotation by 8; the matching inputs (x0, x2) and (x1, x3) are packed from two words of
- * x with PKHBT/PKHTB once for the four rows. Per four columns: two loads and two packs
- * shared, then per row one load, two SXTB16 and two SMLAD: 24 instructions for 16
- * multiply-accumulates. Products are below 2**21 and sums below 2**26, so SMLAD's 32-bit
- * sums equal the C's (no wrap, no saturation involved). The quants are 2-byte aligned at
- * best: the word loads rely on the core's unaligned LDR (LDR only, never LDRD/LDM). */
-static inline uint32_t ld32(const void *p) {
-    uint32_t v;
-    __builtin_memcpy(&v, p, 4); /* one unaligned LDR on these cores */
-    return v;
-}
-
-static inline uint32_t sxtb16_02(uint32_t w) {
-    uint32_t r;
-    __asm__("sxtb16 %0, %1" : "=r"(r) : "r"(w));
-    return r;
-}
-
-static inline uint32_t sxtb16_13(uint32_t w) {
-    uint32_t r;
-    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(w));
-    return r;
-}
-
-/* (x0, x2) from a = (x0, x1), b = (x2, x3) */
-static inline uint32_t pack_02(uint32_t a, uint32_t b) {
-    uint32_t r;
-    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
-    return r;
-}
-
-/* (x1, x3) from a = (x0, x1), b = (x2, x3) */
-static inline uint32_t pack_13(uint32_t a, uint32_t b) {
-    uint32_t r;
-    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(b), "r"(a));
-    return r;
-}
-
-static inline int32_t smlad(uint32_t a, uint32_t b, int32_t acc) {
-    int32_t r;
-    __asm__("smlad %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
-    return r;
-}
-
-/* s[i] = block dot of row i (quants at q + i*rb) with x, i = 0..3 */
-static inline void dot4_q8_dsp(const uint8_t *q, int32_t rb, const int16_t *x, int32_t *s) {
-    const uint8_t *q1 = q + rb, *q2 = q1 + rb, *q3 = q2 + rb;
-    int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    for (int32_t j = 0; j < 32; j += 4) {
-        uint32_t xa = ld32(x + j), xb = ld32(x + j + 2);
-        uint32_t x02 = pack_02(xa, xb), x13 = pack_13(xa, xb);
-        uint32_t w;
-        w = ld32(q + j);
-        s0 = smlad(sxtb16_13(w), x13, smlad(sxtb16_02(w), x02, s0));
-        w = ld32(q1 + j);
-        s1 = smlad(sxtb16_13(w), x13, smlad(sxtb16_02(w), x02, s1));
-        w = ld32(q2 + j);
-        s2 = smlad(sxtb16_13(w), x13, smlad(sxtb16_02(w), x02, s2));
-        w = ld32(q3 + j);
-        s3 = smlad(sxtb16_13(w), x13, smlad(sxtb16_02(w), x02, s3));
-    }
-    s[0] = s0;
-    s[1] = s1;
-    s[2] = s2;
-    s[3] = s3;
-}
-#define NK_DOT4_Q8 dot4_q8_dsp
+ * s[i] = sum_j (int8)q[i*rb + j] * x[j], j = 0..31, i = 0..3 (rb = 0 gives four copies
+ * of row 0). A word of four quants b0..b3 gives (b0, b2) with SXTB16 and (b1, b3) with
+ * SXTB16 after a rotation by 8; the matching inputs (x0, x2) and (x1, x3) are packed from
+ * two words of x with PKHBT/PKHTB once for the four rows. Per four columns: two loads and
+ * two packs shared, then per row one load, two SXTB16 and two SMLAD: 24 instructions for
+ * 16 multiply-accumulates, unrolled over the 32 columns so that every load takes an
+ * immediate offset and nothing counts (in C, GCC ran out of registers for the four row
+ * pointers and reloaded them from the stack: 30). Products are below 2**21 and sums below
+ * 2**26, so SMLAD's 32-bit sums equal the C's (no wrap, no saturation involved). The
+ * quants are 2-byte aligned at best: the word loads rely on the core's unaligned LDR.
+ * Registers: r0 r4 r5 r6 the rows, r2 x, r3 s, r7-r10 the sums, r11 (x0, x2),
+ * lr (x1, x3), r12 the quants' word, r1 one half of it sign-extended. */
+void nk_dot4_q8_dsp(const uint8_t *q, int32_t rb, const int16_t *x, int32_t *s);
+__asm__(
+    "   .pushsection .text.nk_dot4_q8_dsp,\"ax\",%progbits\n"
+    "   .syntax unified\n"
+    "   .balign 2\n"
+    "   .global nk_dot4_q8_dsp\n"
+    "   .hidden nk_dot4_q8_dsp\n"
+    "   .type nk_dot4_q8_dsp, %function\n"
+    "   .thumb_func\n"
+    /* one row's four columns j..j+3: acc += (b0, b2).(x0, x2) + (b1, b3).(x1, x3) */
+    "   .macro nk_dsp_row q, acc, j\n"
+    "   ldr r12, [\\q, #\\j]\n"
+    "   sxtb16 r1, r12\n"
+    "   smlad \\acc, r1, r11, \\acc\n"
+    "   sxtb16 r1, r12, ror #8\n"
+    "   smlad \\acc, r1, lr, \\acc\n"
+    "   .endm\n"
+    "nk_dot4_q8_dsp:\n"
+    "   push {r4-r11, lr}\n"
+    "   add r4, r0, r1\n"
+    "   add r5, r4, r1\n"
+    "   add r6, r5, r1\n"
+    "   movs r7, #0\n"
+    "   movs r8, #0\n"
+    "   movs r9, #0\n"
+    "   movs r10, #0\n"
+    "   .irp j, 0, 4, 8, 12, 16, 20, 24, 28\n"
+    "   ldr r11, [r2, #(2 * \\j)]\n"          /* (x0, x1) */
+    "   ldr r12, [r2, #(2 * \\j + 4)]\n"      /* (x2, x3) */
+    "   pkhtb lr, r12, r11, asr #16\n"         /* (x1, x3) */
+    "   pkhbt r11, r11, r12, lsl #16\n"        /* (x0, x2) */
+    "   nk_dsp_row r0, r7, \\j\n"
+    "   nk_dsp_row r4, r8, \\j\n"
+    "   nk_dsp_row r5, r9, \\j\n"
+    "   nk_dsp_row r6, r10, \\j\n"
+    "   .endr\n"
+    "   stm r3, {r7-r10}\n"
+    "   pop {r4-r11, pc}\n"
+    "   .purgem nk_dsp_row\n"
+    "   .size nk_dot4_q8_dsp, . - nk_dot4_q8_dsp\n"
+    "   .popsection\n");
+#define NK_DOT4_Q8 nk_dot4_q8_dsp
 #else
 /* RISC-V (rv32imc: ESP32-C3/C6): no SIMD, but 31 registers. Four rows at a time so that
  * each x[j] is loaded once for the four: per column one lh, then per row lb, mul, add
