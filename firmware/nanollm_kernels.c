@@ -125,9 +125,16 @@ int32_t nk_to_x16(const int32_t *src, int32_t n, int16_t *dst) {
     return sh;
 }
 
+/* The cores whose q8_0 kernel takes four rows at a time (below); the others, x64 and wasm
+ * among them, run the plain loop. */
+#if defined(__ARM_ARCH_6M__) || defined(__ARM_FEATURE_DSP) || defined(__riscv) || defined(__ARM_ARCH_7M__)
+#define NK_Q8_FOUR_ROWS 1
+#endif
+
+#if defined(NK_Q8_FOUR_ROWS)
 /* row_exp for q8_0 rows: the exponent field is bits 2-6 of each scale's high byte, so
  * only that byte is read and compared (the field itself: max(1, e) >> 0 as row_exp's). */
-static inline int32_t row_exp_q8(const uint8_t *p, int32_t nb) {
+static int32_t row_exp_q8(const uint8_t *p, int32_t nb) {
     uint32_t emax = 1 << 2;
     for (const uint8_t *end = p + nb * 34; p < end; p += 34) {
         uint32_t e = p[1] & 0x7C;
@@ -137,6 +144,7 @@ static inline int32_t row_exp_q8(const uint8_t *p, int32_t nb) {
     }
     return (int32_t)(emax >> 2);
 }
+#endif
 
 #if defined(__ARM_ARCH_6M__)
 /* Cortex-M0/M0+ (armv6m): the block dot in assembly, four rows at a time.
@@ -343,7 +351,7 @@ void nk_matvec_q8_0(const uint8_t *w, int32_t n_rows, int32_t n_cols,
         r += g;
     }
 }
-#elif defined(__ARM_FEATURE_DSP) || defined(__riscv) || defined(__ARM_ARCH_7M__)
+#elif defined(NK_Q8_FOUR_ROWS)
 #if defined(__ARM_FEATURE_DSP)
 /* Cortex-M4/M7/M33 (armv7e-m, armv8-m mainline with the DSP extension: the armv7emsp
  * module and firmware for those cores): SMLAD, two 16x16 multiply-accumulates in one
