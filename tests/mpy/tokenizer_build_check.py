@@ -12,6 +12,9 @@ import time
 
 from tokenizer_lpfile import LPFile, check_cases
 from nanollm.tokenizer import Tokenizer
+# the tables' build code is imported on a tokenizer's first build (and dropped by a model's
+# load): imported here, its code is not counted as what the tokenizer keeps
+import nanollm.tokenizer_tables  # noqa: F401,E402
 
 d, with_types, eot, prompt = sys.argv[1], sys.argv[2] == "1", int(sys.argv[3]), sys.argv[4]
 T = LPFile(d + "/tokens.lp")
