@@ -20,7 +20,7 @@ import sys
 import tempfile
 
 from nanollm_host import cli, tools
-from nanollm_host.paths import BUILD, DEFAULT_MODEL, PACKAGE, native_module, rel
+from nanollm_host.paths import BUILD, DEFAULT_MODEL, PACKAGE, native_module, package_data, rel
 
 # the architectures the README names: RP2040, RP2350, ESP32/ESP32-S3, ESP32-C3/C6, x64 hosts
 ARCHS = ("armv6m", "armv7emsp", "xtensawin", "rv32imc", "x64")
@@ -43,6 +43,8 @@ def compile_package(arch, dest, exe):
                            capture_output=True, text=True)
         if r.returncode != 0:
             raise DistError("mpy-cross -march=%s refused %s: %s" % (arch, rel(src), r.stderr.strip().splitlines()[-1]))
+    for src in package_data():
+        shutil.copy(src, os.path.join(dest, os.path.basename(src)))
 
 
 def make_dist(arch, out, model=True, native=True, name=None):

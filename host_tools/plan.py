@@ -21,6 +21,7 @@ import tempfile
 
 from nanollm import gpt2
 from nanollm import plan as P
+from nanollm import plan_board
 from nanollm.errors import NanoLLMError
 from nanollm.gguf import GGUFFile, TYPE_NAME
 from nanollm.loader import QUANTIZED  # the types the integer path runs
@@ -163,7 +164,7 @@ def state_block(board, kind):
     if largest is None:
         return None
     free = board["free_heap_bytes"] - code_bytes(board, kind)[0]
-    return P.state_block_room(free, min(largest, free), board.get("word_bytes", 4))
+    return plan_board.state_block_room(free, min(largest, free), board.get("word_bytes", 4))
 
 
 def evaluate(model, board, ctx=None, kind="mpy", stream=None, in_place=False):
@@ -246,7 +247,7 @@ def report(model, ev, sugg):
             lines.append("  %-58s %8d KB" % (label, kb(v)))
     lines.append("  %-58s %8d KB" % ("peak", kb(ev["total"])))
     lines.append("  %-58s %8d KB" % ("free heap after boot (board profile)", kb(ev["free"])))
-    lines.append(P.verdict(ev, sugg))
+    lines.append(plan_board.verdict(ev, sugg))
     return "\n".join(lines)
 
 
@@ -284,12 +285,12 @@ def main(argv=None):
         out = [{"board": b["name"], "fits": ev["fits"], "heap_fits": ev["heap_fits"], "file_fits": ev["file_fits"],
                 "peak": ev["total"],
                 "free": ev["free"], "spare": ev["spare"], "ctx": ev["ctx"], "code": ev["code"],
-                "suggestions": sugg, "verdict": P.verdict(ev, sugg),
+                "suggestions": sugg, "verdict": plan_board.verdict(ev, sugg),
                 "breakdown": {k: v for k, v in ev["plan"].items() if k != "resident"}} for b, ev, sugg in results]
         print(json.dumps(out if a.board == "all" or len(out) > 1 else out[0], indent=1))
     elif len(results) > 1:
         for b, ev, sugg in results:
-            print("%-8s %s" % (b["name"], P.verdict(ev, sugg)))
+            print("%-8s %s" % (b["name"], plan_board.verdict(ev, sugg)))
     else:
         print(report(model, *results[0][1:]))
     return 0 if all(ev["fits"] for _, ev, _ in results) else 1

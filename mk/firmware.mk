@@ -30,7 +30,7 @@ FW_MODULE_SRCS := firmware/nanollm_native/nanollm_native.c firmware/nanollm_nati
 	firmware/nanollm_simd.c firmware/nanollm_sample.c firmware/nanollm_blocks.h \
 	firmware/make_tables_h.py lib/nanollm/tables.py
 FW_QEMU_BOARD := firmware/ports/qemu/NANOLLM_MICROBIT
-FW_QEMU_SRCS := $(wildcard $(FW_QEMU_BOARD)/*) $(wildcard lib/nanollm/*.py)
+FW_QEMU_SRCS := $(wildcard $(FW_QEMU_BOARD)/*) $(wildcard lib/nanollm/*.py lib/nanollm/*.bin)
 FW_MPY_CROSS := $(FW_MPY)/mpy-cross/build/mpy-cross
 # qemu: the emulated board (see firmware/README.md); SERIAL=pty or tcp:127.0.0.1:PORT,server,nowait
 QEMU_FIRMWARE := $(FW_OUT)/qemu/firmware.elf

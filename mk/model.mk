@@ -38,6 +38,6 @@ check: $(STAMP) $(STAMP_PATHS) ## compare the runtime with the numpy reference o
 fixtures: $(STAMP_DEV) $(STAMP_PATHS) ## rebuild tests/fixtures (torch + transformers; run by hand)
 	$(PY) host_tools/gen/make_fixtures.py
 
-tables: $(STAMP) $(STAMP_PATHS) ## regenerate lib/nanollm/tables.py and unicode_ranges.py
+tables: $(STAMP) $(STAMP_PATHS) ## regenerate lib/nanollm/tables.py and unicode_ranges.py/.bin
 	$(PY) host_tools/gen/gen_tables.py
 	$(PY) host_tools/gen/gen_unicode_ranges.py

@@ -26,7 +26,7 @@ WEB_NPM_STAMP := web/node_modules/.installed
 # The default model; until it exists, a q8_0 conversion of the trained test fixture.
 WEB_FIXTURE_MODEL := build/web-fixture/gpt2_trained.q8_0.gguf
 WEB_MODEL ?= $(if $(wildcard $(MODEL)),$(MODEL),$(WEB_FIXTURE_MODEL))
-WEB_SOURCES := $(wildcard web/*.html web/*.js web/*.css web/*.py lib/nanollm/*.py boards/*.json)
+WEB_SOURCES := $(wildcard web/*.html web/*.js web/*.css web/*.py lib/nanollm/*.py lib/nanollm/*.bin boards/*.json)
 
 .PHONY: playground serve wasm screenshot bench-playground
 

@@ -33,7 +33,7 @@ def test_device_tests_under_unix_micropython(models):
     out = run_micropython_file("device_tests.py", ["--model", models[0], "--big-model", models[1],
                                                    "test_dev_model", "test_dev_stream"],
                                heapsize="512k", path=[DEVICE_TESTS])
-    assert "@@DT END 8 0 0" in out, out
+    assert "@@DT END 9 0 0" in out, out
     assert "@@DT FAIL" not in out
 
 
@@ -42,7 +42,7 @@ def test_stand_in_unix_runs_every_device_test(models):
     rc, out, err = devtest_run("--emulate", "unix", "--heap", "512k", "--expect-backend", "native",
                                "--quant-models")
     assert rc == 0, out + err
-    assert out.strip().splitlines()[-1] == "12 passed, 0 failed", out
+    assert out.strip().splitlines()[-1] == "13 passed, 0 failed", out
     assert "PASS test_dev_stream.test_big_model_streams_and_generates" in out
     assert "PASS test_dev_native.test_logits_native_equal_viper_every_block_type" in out
     assert "PASS test_dev_native.test_native_module_for_another_arch_is_refused" in out

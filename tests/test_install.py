@@ -26,7 +26,9 @@ GEN = os.path.join(HOST_TOOLS, "gen", "gen_package_json.py")
 
 
 def sources():
-    return sorted(os.path.basename(p) for p in glob.glob(os.path.join(LIB, "nanollm", "*.py")))
+    """The package's files a board gets: its code and its data (unicode_ranges.bin)."""
+    return (sorted(os.path.basename(p) for p in glob.glob(os.path.join(LIB, "nanollm", "*.py")))
+            + sorted(os.path.basename(p) for p in glob.glob(os.path.join(LIB, "nanollm", "*.bin"))))
 
 
 def mpremote(dev, *args, cwd=None):
@@ -82,7 +84,7 @@ def test_dist_folder_installs_with_its_line(tmp_path):
     assert out.returncode == 0, out.stderr
     d = tmp_path / "x64"
     got = sorted(os.listdir(d / "lib" / "nanollm"))
-    assert got == sorted([n[:-3] + ".mpy" for n in sources()] + ["model.gguf"])
+    assert got == sorted([n[:-3] + ".mpy" if n.endswith(".py") else n for n in sources()] + ["model.gguf"])
     native = os.path.exists(os.path.join(ROOT, "build", "natmod", "nanollm_native_x64.mpy"))
     assert (d / "lib" / "nanollm_native.mpy").exists() == native
     assert dist.INSTALL_LINE in (d / "INSTALL.txt").read_text()
@@ -107,8 +109,8 @@ def test_dist_compiles_every_file_for_every_architecture(tmp_path):
 
 
 def dist_arch_number(arch):
-    from nanollm import kernels
-    return kernels._ARCHS.index(arch)
+    from nanollm import kernels_why
+    return kernels_why.ARCHS.index(arch)
 
 
 @pytest.mark.parametrize("how", ["missing", "wrong_arch"])

@@ -35,6 +35,8 @@ def test_romfs_board_imports_and_runs_in_place(tmp_path):
     imp = [w for w in lines if w[0] == "IMPORT"][0]
     assert imp[2] == "/rom/lib/nanollm/__init__.mpy" and imp[3] == "native", out
     assert int(imp[1]) < 40 * 1024, out  # .mpy bytecode runs in place; viper's machine code and qstrs take RAM
+    # é a letter, — other, ½ a number: unicode_ranges.bin read through a view of /rom
+    assert [w for w in lines if w[0] == "CLASSES"] == [["CLASSES", "1", "0", "2", "True"]], out
     loads = {w[1]: w for w in lines if w[0] == "LOAD"}
     rom, fs = loads["/rom/lib/nanollm/model.gguf"], loads["/model.gguf"]
     weights = int(rom[3])

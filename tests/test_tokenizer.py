@@ -201,14 +201,48 @@ def test_pretokenizer_whitespace_table():
 
 
 def test_unicode_ranges_up_to_date():
-    """lib/nanollm/unicode_ranges.py is what the generator makes (same Unicode version)."""
+    """lib/nanollm/unicode_ranges.py and unicode_ranges.bin are what the generator makes
+    (same Unicode version)."""
     from gen import gen_unicode_ranges
     from nanollm import unicode_ranges
     if unicode_ranges.UNICODE_VERSION != unicodedata.unidata_version:
         pytest.skip("this CPython has Unicode %s" % unicodedata.unidata_version)
+    table = gen_unicode_ranges.table()
     with open(unicode_ranges.__file__, encoding="ascii") as f:
-        assert f.read() == gen_unicode_ranges.render()
-    assert len(unicode_ranges.RANGES) == 3 * unicode_ranges.N_RUNS
+        assert f.read() == gen_unicode_ranges.render(table)
+    folder = os.path.dirname(unicode_ranges.__file__)
+    with open(os.path.join(folder, "unicode_ranges.bin"), "rb") as f:
+        assert f.read() == table
+    with open(os.path.join(folder, "unicode_runs.py"), encoding="ascii") as f:
+        assert f.read() == gen_unicode_ranges.render_runs(table)
+    assert len(table) == 3 * unicode_ranges.N_RUNS
+
+
+def test_ranges_file_opened_per_encode_and_missing_file_said(small, monkeypatch, tmp_path):
+    """The classes' file is open only while an encode() with a non-ASCII character runs;
+    without it, the frozen literal (unicode_runs.py) serves; without both, such an encode()
+    says which file is missing (ASCII text needs none)."""
+    import sys
+    from nanollm import tokenizer
+    from nanollm.errors import NanoLLMError
+    text = "na\u00efve caf\u00e9 12\u00bd \u2014 ok"
+    want = list(tokenizer.pieces(text.encode()))
+    assert want == [(0, 6), (6, 12), (12, 17), (17, 21), (21, 24)]
+    assert tokenizer._runs is not None and tokenizer._runs.f is not None
+    tokenizer._close_runs()
+    assert small.tok.encode(text) and tokenizer._runs is None
+    monkeypatch.setattr(tokenizer, "_RANGES_FILE", str(tmp_path / "unicode_ranges.bin"))
+    assert list(tokenizer.pieces(text.encode())) == want  # from unicode_runs.RUNS
+    assert tokenizer._runs.f is None
+    tokenizer._close_runs()
+    monkeypatch.setitem(sys.modules, "nanollm.unicode_runs", None)  # as if not there
+    assert list(tokenizer.pieces(b"plain ASCII, 12")) == [(0, 5), (5, 11), (11, 12), (12, 15)]
+    with pytest.raises(NanoLLMError, match="unicode_ranges.bin is missing"):
+        list(tokenizer.pieces("caf\u00e9".encode()))
+    (tmp_path / "unicode_ranges.bin").write_bytes(b"\x00\x00")
+    with pytest.raises(NanoLLMError, match="is truncated"):
+        list(tokenizer.pieces("caf\u00e9".encode()))
+    tokenizer._close_runs()
 
 
 def test_control_token_literal(gpt2):

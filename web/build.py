@@ -86,7 +86,8 @@ def main(argv=None):
                       "title": "MicroPython built with nanollm's C kernels"})
     ports.append({"js": "micropython.js", "wasm": "micropython.wasm", "kernels": "python",
                   "title": "npm package %s" % mp_version})
-    py = sorted(os.path.basename(p) for p in glob.glob(os.path.join(ROOT, "lib", "nanollm", "*.py")))
+    py = sorted(os.path.basename(p) for p in glob.glob(os.path.join(ROOT, "lib", "nanollm", "*.py"))
+                + glob.glob(os.path.join(ROOT, "lib", "nanollm", "*.bin")))
     for f in py:
         shutil.copy(os.path.join(ROOT, "lib", "nanollm", f), os.path.join(out, "nanollm", f))
     shutil.copy(a.model, os.path.join(out, "model.gguf"))

@@ -9,6 +9,7 @@ import time
 
 import nanollm
 from nanollm import plan as P
+from nanollm import plan_board
 
 import pgjs
 
@@ -138,7 +139,8 @@ def _num(v):
 def fits(boards_json, code_json="null"):
     """For each board profile: does the loaded model fit, by the runtime's own plan? JSON list.
 
-    The verdict is nanollm.plan.evaluate, as for host_tools/plan.py: the free heap after
+    The verdict is nanollm.plan.evaluate and nanollm.plan_board.verdict, as for
+    host_tools/plan.py: the free heap after
     boot, less the runtime's code (the profile's runtime_code_bytes, else the figure measured
     on the unix port when the site was built), is what nanollm.load sees."""
     default_code = json.loads(code_json)
@@ -176,7 +178,7 @@ def fits(boards_json, code_json="null"):
                   "spare": ev["spare"], "fits": ev["heap_fits"], "file_fits": ev["file_fits"],
                   "streamed": p["weights_streamed"],
                   "resident": p["weights_resident"], "fs": ev["fs_bytes"], "file": file_bytes,
-                  "verdict": P.verdict(ev)})
+                  "verdict": plan_board.verdict(ev)})
         out.append(r)
     gc.collect()
     return json.dumps(out)

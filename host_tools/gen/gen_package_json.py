@@ -16,7 +16,7 @@ import json
 import os
 import sys
 
-from nanollm_host.paths import PACKAGE, ROOT, rel
+from nanollm_host.paths import PACKAGE, ROOT, package_data, rel
 
 VERSION_FILE = os.path.join(PACKAGE, "__init__.py")
 
@@ -31,7 +31,7 @@ def version():
 
 def package(with_model):
     urls = []
-    for p in sorted(glob.glob(os.path.join(PACKAGE, "*.py"))):
+    for p in sorted(glob.glob(os.path.join(PACKAGE, "*.py"))) + package_data():
         name = os.path.basename(p)
         urls.append(["nanollm/" + name, "lib/nanollm/" + name])
     if with_model:

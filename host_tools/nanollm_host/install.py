@@ -5,7 +5,7 @@ import os
 import subprocess
 
 from nanollm_host import tools
-from nanollm_host.paths import BUILD, PACKAGE, rel
+from nanollm_host.paths import BUILD, PACKAGE, package_data, rel
 
 
 def package_sources():
@@ -26,14 +26,16 @@ def _stale(out, *inputs):
 
 
 def runtime_files(fmt, arch, log=None):
-    """(local, remote) pairs for lib/nanollm as .py or as .mpy compiled for `arch`.
+    """(local, remote) pairs for lib/nanollm as .py or as .mpy compiled for `arch`, and its
+    data files.
 
     A file mpy-cross refuses for the target (e.g. viper code for a 32-bit target) is
     shipped as .py: the board then does what it would do with it (compile, or fall back).
     """
     src = package_sources()
+    data = [(p, "lib/nanollm/" + os.path.basename(p)) for p in package_data()]
     if fmt == "py":
-        return [(p, "lib/nanollm/" + os.path.basename(p)) for p in src]
+        return [(p, "lib/nanollm/" + os.path.basename(p)) for p in src] + data
     exe = tools.mpy_cross()
     outdir = os.path.join(BUILD, "mpy", arch, "nanollm")
     os.makedirs(outdir, exist_ok=True)
@@ -53,4 +55,4 @@ def runtime_files(fmt, arch, log=None):
                 pairs.append((p, "lib/nanollm/" + os.path.basename(p)))
                 continue
         pairs.append((out, "lib/nanollm/" + name))
-    return pairs
+    return pairs + data

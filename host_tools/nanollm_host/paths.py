@@ -1,4 +1,5 @@
 """Where things are in the repository (one place; every path here is absolute)."""
+import glob
 import os
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -25,3 +26,9 @@ def native_module(arch):
     """The built dynamic native module for `arch`, or None."""
     p = os.path.join(NATMOD, "nanollm_native_%s.mpy" % arch)
     return p if os.path.exists(p) else None
+
+
+def package_data():
+    """The package's data files, installed as they are beside its code: the tokenizer's
+    character classes (unicode_ranges.bin), read where they lie rather than held in RAM."""
+    return sorted(glob.glob(os.path.join(PACKAGE, "*.bin")))

@@ -32,45 +32,9 @@ KERNEL_NAMES = ("to_x16", "matvec_q8_0", "matvec_q4_0", "matvec_q4_1", "matvec_q
 
 # The native module: built into the firmware, or a nanollm_native.mpy on sys.path or
 # beside this package. A .mpy for another architecture or MicroPython version fails to
-# import (ValueError / ImportError); we fall back to viper and remember why.
+# import (ValueError / ImportError); we fall back to viper and remember why, in words
+# kernels_why.py finds (imported only then: its code stays out of RAM when all is well).
 _native = None
-
-# native architectures by number (sys.implementation._mpy >> 10, py/persistentcode.h)
-_ARCHS = ("no native code", "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp",
-          "armv7emdp", "xtensa", "xtensawin", "rv32imc", "rv64imc")
-
-
-def _mpy_kind(version, feature, loader=False):
-    a = (feature >> 2) & 15
-    name = _ARCHS[a] if a < len(_ARCHS) else "arch %d" % a
-    if loader and 4 <= a <= 8:  # a Thumb firmware also takes the older Arm architectures
-        name = "armv6m.." + name
-    return "%s, .mpy %d.%d" % (name, version, feature & 3)
-
-
-def _refusal(e):
-    """The loader's reason, plus what the file is for and what this MicroPython takes
-    (the loader's own message names neither)."""
-    import sys
-    try:
-        here = sys.implementation._mpy
-        ver = ".".join(str(v) for v in sys.implementation.version[:3])
-    except AttributeError:
-        return str(e)
-    pkg = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
-    for d in [p for p in sys.path if p] + [pkg]:
-        path = d.rstrip("/") + "/nanollm_native.mpy"
-        try:
-            with open(path, "rb") as f:
-                h = f.read(4)
-        except OSError:
-            continue
-        if len(h) < 4 or h[0] != 77:  # 'M'
-            return "%s is not a .mpy file (%s)" % (path, e)
-        return "%s is for %s; this MicroPython %s takes %s (%s)" % (
-            path, _mpy_kind(h[1], h[2]), ver, _mpy_kind(here & 255, (here >> 8) & 255, True), e)
-    return str(e)
-
 
 try:
     try:
@@ -79,10 +43,12 @@ try:
         from . import nanollm_native as _native
 except ImportError as e:
     if "nanollm_native" not in str(e):  # present but refused by the loader
-        _why = "native module not loaded (%s)" % _refusal(e)
+        from .kernels_why import refusal
+        _why = "native module not loaded (%s)" % refusal(e)
     _native = None
 except Exception as e:
-    _why = "native module not loaded (%s)" % _refusal(e)
+    from .kernels_why import refusal
+    _why = "native module not loaded (%s)" % refusal(e)
     _native = None
 
 # viper's machine code lives in RAM, so it is compiled only for what native does not cover
@@ -99,38 +65,13 @@ def _load_viper():
     global _viper, _viper_tried, _why, _miscompiled
     if not _viper_tried:
         _viper_tried = True
-        import sys
-        micro = sys.implementation.name == "micropython"
         try:
             from . import kernels_viper
             _viper = kernels_viper
-        except ImportError as e:  # CPython, or the module is not there
-            if not _why:
-                _why = str(e)
-            if micro and "kernels_viper" in str(e):
-                # a package compiled to .mpy without it (mpy-cross refuses viper without -march)
-                _why = "nanollm/kernels_viper is missing: compile it with mpy-cross -march=%s (make dist does)" \
-                    % _here_arch()
-                _miscompiled = True
-        except Exception as e:  # e.g. viper present but this port cannot compile a kernel
-            _why = "viper kernels unavailable: %s" % e
-            if "decorator" in str(e):  # SyntaxError: the port has no native code emitter
-                _why = "no viper on this port (it has no native code emitter, e.g. WebAssembly)"
-            elif micro and ("mpy" in str(e) or "arch" in str(e)):
-                # ValueError: incompatible .mpy arch / file: compiled for another board
-                _why = "kernels_viper.mpy was refused (%s): compile it with mpy-cross -march=%s (make dist does)" \
-                    % (e, _here_arch())
-                _miscompiled = True
+        except Exception as e:  # CPython, the module missing or refused, or no viper here
+            from .kernels_why import viper_refusal
+            _why, _miscompiled = viper_refusal(e, _why)
     return _viper
-
-
-def _here_arch():
-    import sys
-    try:
-        a = (sys.implementation._mpy >> 10) & 15
-    except AttributeError:
-        return "ARCH"
-    return _ARCHS[a] if 0 < a < len(_ARCHS) else "ARCH"
 
 
 def _select(name):

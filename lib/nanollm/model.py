@@ -5,11 +5,11 @@
 #     int8 KV cache, integer layer norm / GELU / softmax. No float is made per token, so
 #     nothing is allocated per token (MicroPython floats live on the heap) and a board
 #     without an FPU runs at integer speed.
-#   float path (f32/f16 files, or mode="float"): the exact reference-grade computation.
+#   float path (f32/f16 files, or mode="float"): the exact reference-grade computation,
+#     in forward_float.py (imported by the first float model's load).
 # Every buffer is allocated here at load; forward() only writes into them.
 
 import gc
-import math
 
 from . import arena, gpt2, plan
 from .errors import NanoLLMError
@@ -45,16 +45,16 @@ def _drop_modules(keep):
         except (AttributeError, KeyError, TypeError):
             pass
 
-# The float path's kernels (kernels_float.py), imported when the first float model loads:
-# a quantized model never pays for that code.
+# The float path (its forward pass in forward_float.py, its kernels in kernels_float.py),
+# imported when the first float model loads: a quantized model never pays for that code.
 _F = None
 
 
-def _float_kernels():
+def _float_path():
     global _F
     if _F is None:
-        from . import kernels_float
-        _F = kernels_float
+        from . import forward_float
+        _F = forward_float
     return _F
 
 
@@ -130,33 +130,15 @@ class Matrix:
             kern(self._buf, rows, self.n_cols, x16, shx, out, r)
             r += rows
 
-    def matvec_float(self, x, out, rowbuf):
-        F = _F
-        if self.f32:
-            F.matvec_f32(self.data, self.n_rows, self.n_cols, x, out, 0)
-            return
-        for r in range(self.n_rows):
-            self.row_into_float(r, rowbuf)
-            out[r] = F.dot_f(rowbuf, x, self.n_cols)
-
-    def _load_row(self, r):
+    def load_row(self, r):
         """Byte offset of row r in self.data, or read it into the stream buffer (offset 0)."""
         if self.data is not None:
             return r * self.row_bytes
         self.gf.read_rows(self.t, r, 1, self._row)
         return 0
 
-    def row_into_float(self, r, out):
-        if self.f32:
-            base = r * self.n_cols
-            for j in range(self.n_cols):
-                out[j] = self.data[base + j]
-            return
-        off = self._load_row(r)
-        _F.dequant_row_f(self.data if self.data is not None else self._buf, self.type, off, self.n_cols, out)
-
     def row_into_q16(self, r, out):
-        off = self._load_row(r)
+        off = self.load_row(r)
         K.dequant_row_q(self.data if self.data is not None else self._buf, self.type, off, self.n_cols, out)
 
 
@@ -253,7 +235,7 @@ class Model:
         mats = self._read_file(mode, ctx, stream, hold)
         self.logit_scale = 1.0 / Q16 if self.integer else 1.0
         if not self.integer:
-            _float_kernels()
+            _float_path()
         gc.collect()
         block = None
         if hold is not None:
@@ -430,7 +412,7 @@ class Model:
             buf = memoryview(scratch)[:t.nbytes] if scratch is not None and len(scratch) >= t.nbytes else bytearray(t.nbytes)
             self.gf.read_rows(t, 0, 1, buf)
         if not self.integer:
-            _F.dequant_row_f(buf, t.type, 0, t.row_len, out)
+            _F.F.dequant_row_f(buf, t.type, 0, t.row_len, out)
             return out
         try:
             self._fill_q16(t, buf, out)
@@ -496,7 +478,7 @@ class Model:
             if self.integer:
                 self._forward_int(token, pos, logits)
             else:
-                self._forward_float(token, pos, logits)
+                _F.forward(self, token, pos, logits)
         except (OverflowError, ZeroDivisionError, ValueError) as e:
             # weights far outside what GPT-2 training gives (corrupt data) overflow the
             # 32-bit integer path, or make inf/NaN on the float path: say so plainly
@@ -554,47 +536,6 @@ class Model:
         K.layernorm_q(x, d, self.lnf_g, self.lnf_b, h, self.eps_q32)
         sh = K.to_x16(h, 0, d, x16)
         self.head.matvec_int(x16, sh, self.logits)
-
-    def _forward_float(self, token, pos, logits):
-        # the same steps as _forward_int, on floats, with the float kernels
-        F = _F
-        d = self.n_embd
-        H = self.n_head
-        hd = self.head_dim
-        x = self.x
-        h = self.h
-        qkv = self.qkv
-        att = self.att
-        tmp = self.tmp
-        rowbuf = self.rowbuf
-        self.wte.row_into_float(token, x)
-        self.wpe.row_into_float(pos, tmp)
-        F.add_f(x, tmp, d)
-        scale = 1.0 / math.sqrt(hd)
-        for li in range(self.n_layer):
-            L = self.layers[li]
-            kc = self.kc[li]
-            vc = self.vc[li]
-            # attention
-            F.layernorm_f(x, d, L.attn_norm_w, L.attn_norm_b, h, self.eps)
-            L.attn_qkv.matvec_float(h, qkv, rowbuf)
-            F.add_f(qkv, L.attn_qkv_b, 3 * d)
-            F.kv_store_f(qkv, d, d, kc, pos * d)
-            F.kv_store_f(qkv, 2 * d, d, vc, pos * d)
-            for hh in range(H):
-                F.attend_head_f(qkv, hh * hd, hd, kc, vc, pos + 1, d, hh * hd, scale, self.scores, att)
-            L.attn_output.matvec_float(att, tmp, rowbuf)
-            F.residual_add_f(x, tmp, L.attn_output_b, d)
-            # MLP
-            F.layernorm_f(x, d, L.ffn_norm_w, L.ffn_norm_b, h, self.eps)
-            L.ffn_up.matvec_float(h, tmp, rowbuf)
-            F.gelu_f(tmp, L.ffn_up_b, self.n_ff)
-            L.ffn_down.matvec_float(tmp, h, rowbuf)
-            F.residual_add_f(x, h, L.ffn_down_b, d)
-        if not logits:
-            return
-        F.layernorm_f(x, d, self.lnf_g, self.lnf_b, h, self.eps)
-        self.head.matvec_float(h, self.logits, rowbuf)
 
     # ------------------------------------------------------------ text
     def tokenize(self, text):

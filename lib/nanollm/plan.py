@@ -42,28 +42,6 @@ def block_slack(word=None):
 # runs out of memory starts again with more room, and the last try places nothing.
 HOLD_RESERVES_KB = (24, 32, 44)
 
-# What a load's index, tables and their garbage take of the heap in all, the largest free
-# piece's share of it taken from the bottom of that piece (KB, as above). Measured on the
-# stock-firmware stand-in (December 2026): the default model (vocabulary 512) left its run
-# state 16 to 18 KB less than the largest piece after `import nanollm`, with 27 (.mpy and the
-# native module) to 33 KB (.mpy, viper) free outside it; 46 KB covers both.
-INDEX_ROOM_KB = 46
-
-
-def hold_bytes(free, largest, reserve_kb, word=None):
-    """Bytes of the largest free piece (`largest` of `free`) a load holds so that
-    `reserve_kb` KB stay free in all: the smaller pieces count towards it."""
-    short = reserve_kb * 256 * (word or word_bytes()) - (free - largest)
-    return max(0, largest - max(0, short))
-
-
-def state_block_room(free, largest, word=None):
-    """The largest run-state block a load can make on a heap with `free` bytes free and its
-    largest free piece of `largest` bytes: the piece less what the index and the tables take
-    of it (INDEX_ROOM_KB), less the slack."""
-    return max(0, hold_bytes(free, largest, INDEX_ROOM_KB, word) - block_slack(word))
-
-
 def largest_block(upto):
     """The largest block (to 256 bytes) the heap can give now, up to `upto` bytes: found by
     asking for blocks (MicroPython has no call that says it); the heap is as it was after."""
@@ -324,7 +302,7 @@ def refusal(p, path, fit_ctx=None, ctx=None, block=None):
 # ------------------------------------------------------------------ a board's verdict
 # A board profile (boards/*.json) gives the free heap after boot; the runtime's code takes
 # `code` bytes of it at import, and nanollm.load() then sees the rest. host_tools/plan.py
-# and the browser playground both judge a model with these functions.
+# and the browser playground both judge a model with these functions and plan_board.py's.
 
 def evaluate(shape, matrices, integer, free_heap, code, ctx=None, stream=None, file_bytes=None, fs_bytes=None,
              word=None, block=None, in_place=False):
@@ -366,36 +344,3 @@ def largest_ctx(shape, matrices, integer, free_heap, code, upto, stream=None, wo
 
 def _kb(n):
     return (n + 1023) // 1024
-
-
-def verdict(ev, suggestions=()):
-    """One line: "fits, N KB to spare", "does not fit by N KB; try ..." (the heap), or "does
-    not fit: the file ... is larger than the board's filesystem" (the flash)."""
-    too_big = None
-    if not ev["file_fits"]:
-        too_big = "the file (%d KB) is larger than the board's %d KB filesystem" % (_kb(ev["file_bytes"]),
-                                                                                  _kb(ev["fs_bytes"]))
-    if ev["heap_fits"]:
-        heap = "fits, %d KB to spare" % (ev["spare"] // 1024)
-        if ev["plan"]["weights_streamed"]:
-            heap += " (streaming %d KB of weights from flash)" % _kb(ev["plan"]["weights_streamed"])
-        if too_big:
-            # the first words are the answer: it cannot run, however well the heap would do
-            return "does not fit: %s (the heap would have %d KB to spare)" % (too_big, ev["spare"] // 1024)
-        if ev["spare"] < ev["need"] - HEADROOM and ev.get("block") is None:
-            # measured: loads needed up to twice the planned model peak free (fragmentation)
-            heap += "; tight: loading needed up to 2x the model's planned %d KB free on the unix port " \
-                    "and the emulated M0" % _kb(ev["need"])
-        return heap
-    if ev["spare"] >= 0:  # enough in all, but not in one piece
-        v = "does not fit: its run state needs one piece of %d KB, the load can hold %d KB for it" % (
-            _kb(ev["plan"]["state_block"]), ev["block"] // 1024)
-    else:
-        v = "does not fit by %d KB" % _kb(-ev["spare"])
-    if suggestions:
-        v += "; try " + " or ".join(suggestions)
-    else:
-        v += "; nothing smaller fits: the tokenizer, logits and code alone exceed the heap"
-    if too_big:
-        v += "; and %s" % too_big
-    return v

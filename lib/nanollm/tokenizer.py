@@ -9,7 +9,7 @@
 split by the pre-tokenizer regex
     's|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+
 (hand-written here, over the UTF-8 bytes, with the character classes of
-unicode_ranges.py), then each piece's bytes are merged pairwise, lowest merge rank first
+unicode_ranges.py and unicode_ranges.bin), then each piece's bytes are merged pairwise, lowest merge rank first
 (leftmost first among equal ranks), as Hugging Face's BPE model does.
 
 Inputs
@@ -40,15 +40,18 @@ Memory (what stays allocated after construction; V tokens, M merges; ids are 'H'
   per token), freed at the end; the fixed-size tables are allocated largest first to
   limit fragmentation.  The GPT-2 tokenizer builds in a 1.6 MB MicroPython heap
   (that includes ~0.2 MB for importing the nanollm package and the test harness).
-The character class tables of unicode_ranges.py are bytes literals (~4.7 KB; in flash
-when the module is frozen).
+The character classes: ASCII's are a 128-byte literal (unicode_ranges.py); those above
+are 4.6 KB of runs in unicode_ranges.bin, binary-searched where they lie (in place on a
+ROMFS partition, else read 3 bytes at a time from the file, opened at the first non-ASCII
+character of an encode() and closed at its end): no heap for them between calls. Frozen
+firmware has no file beside the code: there the runs are unicode_runs.py's literal, in flash.
 
 No per-call cache: `encode` allocates only per piece (a list of ids and one of ranks).
 """
 
 
 from .errors import NanoLLMError
-from .unicode_ranges import ASCII as _ASCII_CLS, RANGES as _RANGES
+from .unicode_ranges import ASCII as _ASCII_CLS, N_RUNS as _N_RUNS
 
 _OTHER = 0
 _LETTER = 1
@@ -58,20 +61,80 @@ _SPACE = 3
 _NONE = 0x3FFFFFFF  # "no merge" rank: larger than every real rank, still a small int
 
 
+_RANGES_FILE = (__file__.rsplit("/", 1)[0] + "/" if "/" in __file__ else "") + "unicode_ranges.bin"
+
+
+class _Runs:
+    """unicode_ranges.bin, open: run i's 3 bytes, from a view of the file when its
+    filesystem keeps it in memory (ROMFS), else read into a buffer of 3. Without the file
+    beside this module (firmware that freezes the package), unicode_runs.py's literal."""
+
+    def __init__(self):
+        self.buf = bytearray(3)
+        try:
+            self.f = open(_RANGES_FILE, "rb")
+        except OSError:
+            self.f = None
+            self.view = _frozen_runs()
+            return
+        try:
+            self.view = memoryview(self.f)
+        except (TypeError, ValueError, OSError, AttributeError):
+            self.view = None
+
+    def key(self, i):
+        r = self.view
+        j = 3 * i
+        if r is None:
+            self.f.seek(j)
+            r = self.buf
+            if self.f.readinto(r) != 3:
+                raise NanoLLMError("%s is truncated: copy it again" % _RANGES_FILE)
+            j = 0
+        return (r[j] << 16) | (r[j + 1] << 8) | r[j + 2]
+
+    def close(self):
+        self.view = None
+        if self.f is not None:
+            self.f.close()
+
+
+def _frozen_runs():
+    try:
+        from .unicode_runs import RUNS
+    except ImportError:
+        raise NanoLLMError("%s is missing: copy the whole nanollm folder to the board (the tokenizer "
+                           "reads the classes of non-ASCII characters there)" % _RANGES_FILE)
+    return RUNS
+
+
+_runs = None  # the open _Runs between the first non-ASCII character of an encode() and its end
+
+
+def _close_runs():
+    global _runs
+    if _runs is not None:
+        r = _runs
+        _runs = None
+        r.close()
+
+
 def _class_of(cp):
-    """Character class of a code point > 127 (binary search in RANGES)."""
-    r = _RANGES
+    """Character class of a code point > 127 (binary search in unicode_ranges.bin)."""
+    global _runs
+    r = _runs
+    if r is None:
+        r = _runs = _Runs()
     key = (cp << 2) | 3
     lo = 0
-    hi = len(r) // 3  # runs[lo] <= key < runs[hi] ; runs[0] = 0
+    hi = _N_RUNS  # runs[lo] <= key < runs[hi] ; runs[0] = 0
     while hi - lo > 1:
         mid = (lo + hi) >> 1
-        j = mid * 3
-        if ((r[j] << 16) | (r[j + 1] << 8) | r[j + 2]) <= key:
+        if r.key(mid) <= key:
             lo = mid
         else:
             hi = mid
-    return r[lo * 3 + 2] & 3
+    return r.key(lo) & 3
 
 
 def _char_at(s, i):
@@ -292,6 +355,12 @@ class Tokenizer:
             s = text.encode()
         except UnicodeError:
             raise NanoLLMError("tokenizer: the text is not valid Unicode (lone surrogate?)")
+        try:
+            return self._encode_bytes(s)
+        finally:
+            _close_runs()  # the character classes' file, if a non-ASCII character opened it
+
+    def _encode_bytes(self, s):
         out = []
         byte_id = self._byte_id
         absent = self._absent

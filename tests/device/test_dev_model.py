@@ -42,6 +42,22 @@ def test_generate_greedy_is_deterministic():
         _unload(m)
 
 
+def test_non_ascii_text_classes_read_from_the_package():
+    # the classes of characters above ASCII are read from unicode_ranges.bin where it lies
+    # (LittleFS: 3 bytes at a time; ROMFS: in place), open only while an encode() runs
+    from nanollm import tokenizer
+    s = "na\u00efve caf\u00e9 12\u00bd \u2014 ok"
+    assert list(tokenizer.pieces(s.encode())) == [(0, 6), (6, 12), (12, 17), (17, 21), (21, 24)]
+    tokenizer._close_runs()
+    m = _load()
+    try:
+        ids = m.tokenize(s)
+        assert tokenizer._runs is None
+        assert m.detokenize(ids) == s, (ids, m.detokenize(ids))
+    finally:
+        _unload(m)
+
+
 def test_generate_sampled_with_callback():
     m = _load()
     try:

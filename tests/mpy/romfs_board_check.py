@@ -1,7 +1,8 @@
 # On the emulated Cortex-M0 booted with a ROMFS image (make romfs): where nanollm was
 # imported from and what the import cost, then the default model loaded in place from
 # /rom and the same file streamed from the LittleFS filesystem (/model.gguf): placement,
-# heap the load kept, logits of a few tokens, and a heap-locked decode step in place.
+# heap the load kept, logits of a few tokens, and a heap-locked decode step in place; the
+# tokenizer's character classes read in place from the image.
 # Run by tests/test_romfs_board.py (sent to the board, not run by the unix port).
 import gc
 gc.collect()
@@ -10,6 +11,12 @@ import nanollm
 gc.collect()
 print("IMPORT", gc.mem_alloc() - _a, nanollm.__file__, nanollm.backend())
 import micropython
+from nanollm import tokenizer
+
+# the classes of characters above ASCII, read in place from /rom (no buffer, no copy)
+print("CLASSES", tokenizer._class_of(0xE9), tokenizer._class_of(0x2014), tokenizer._class_of(0xBD),
+      tokenizer._runs.view is not None and tokenizer._runs.f is not None)
+tokenizer._close_runs()
 
 
 def steps(m):
