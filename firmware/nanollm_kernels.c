@@ -417,19 +417,25 @@ __asm__(
  * column one lh, then per row lb, mul, add (13 instructions for 4 MACs, against 16 one
  * row at a time; on the M3 the kernel went from 5.52 to 3.95 instructions per MAC). Same
  * sums as dot_q8. */
+#if defined(__riscv)
+/* GCC's scheduler would hoist the loads of every column to the top and spill them: each
+ * column's loads stay after the one before (no instruction is emitted for this) */
+#define NK_COL_FENCE __asm__ volatile("" ::: "memory")
+#else
+#define NK_COL_FENCE
+#endif
 static inline void dot4_q8_c(const uint8_t *q, int32_t rb, const int16_t *x, int32_t *s) {
     const int8_t *q0 = (const int8_t *)q, *q1 = q0 + rb, *q2 = q1 + rb, *q3 = q2 + rb;
     int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    /* four columns per step: their loads take immediate offsets (fully unrolled, the
-     * scheduler hoists loads until registers spill) */
-#pragma GCC unroll 4
-    for (int32_t j = 0; j < 32; j++) {
-        int32_t xj = x[j];
-        s0 += q0[j] * xj;
-        s1 += q1[j] * xj;
-        s2 += q2[j] * xj;
-        s3 += q3[j] * xj;
-    }
+    /* the 32 columns written out: every load takes a constant offset from its row's pointer,
+     * so no pointer moves (as a loop, GCC's -Os kept six induction variables) */
+#define NK_COL4(j) { int32_t xj = x[j]; s0 += q0[j] * xj; s1 += q1[j] * xj; s2 += q2[j] * xj; s3 += q3[j] * xj; \
+    NK_COL_FENCE; }
+#define NK_COLS8(j) NK_COL4(j) NK_COL4(j + 1) NK_COL4(j + 2) NK_COL4(j + 3) \
+    NK_COL4(j + 4) NK_COL4(j + 5) NK_COL4(j + 6) NK_COL4(j + 7)
+    NK_COLS8(0) NK_COLS8(8) NK_COLS8(16) NK_COLS8(24)
+#undef NK_COLS8
+#undef NK_COL4
     s[0] = s0;
     s[1] = s1;
     s[2] = s2;
@@ -450,7 +456,14 @@ NK_INLINE int64_t acc64_h(int64_t acc, const uint8_t *p, int32_t emax, int32_t s
         return acc + (int64_t)s * m;
     }
     if (k <= 13) {
-        return acc + (int64_t)(s >> k) * m + (((s & ((1 << k) - 1)) * m) >> k);
+        /* floor(s * m / 2**k), which is acc_block's (s >> k) * m + ((s & (2**k - 1)) * m >> k):
+         * the 64-bit product shifted in 32-bit halves (GCC's 64-bit shift by a variable
+         * handles shifts of 32 and more, which k never is) */
+        int64_t p = (int64_t)s * m;
+        uint32_t lo = (uint32_t)p;
+        int32_t hi = (int32_t)(p >> 32);
+        uint32_t l = (lo >> k) | ((uint32_t)hi << (32 - k));
+        return acc + (int64_t)(((uint64_t)(uint32_t)(hi >> k) << 32) | l);
     }
     if (k <= 24) {
         return acc + (int64_t)(s >> k) * m + ((((s >> (k - 13)) & 8191) * m) >> 13);
