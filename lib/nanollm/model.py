@@ -412,7 +412,8 @@ class Model:
             buf = memoryview(scratch)[:t.nbytes] if scratch is not None and len(scratch) >= t.nbytes else bytearray(t.nbytes)
             self.gf.read_rows(t, 0, 1, buf)
         if not self.integer:
-            _F.F.dequant_row_f(buf, t.type, 0, t.row_len, out)
+            from .kernels_float import dequant_row_f  # (imported with the float path: _float_path)
+            dequant_row_f(buf, t.type, 0, t.row_len, out)
             return out
         try:
             self._fill_q16(t, buf, out)

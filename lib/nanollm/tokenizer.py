@@ -9,8 +9,8 @@
 split by the pre-tokenizer regex
     's|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+
 (hand-written here, over the UTF-8 bytes, with the character classes of
-unicode_ranges.py and unicode_ranges.bin), then each piece's bytes are merged pairwise, lowest merge rank first
-(leftmost first among equal ranks), as Hugging Face's BPE model does.
+unicode_ranges.py and unicode_ranges.bin), then each piece's bytes are merged pairwise,
+lowest merge rank first (leftmost first among equal ranks), as Hugging Face's BPE model does.
 
 Inputs
   tokens       the vocabulary as UTF-8 bytes in GPT-2's byte-to-unicode form
