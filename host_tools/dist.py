@@ -20,7 +20,7 @@ import sys
 import tempfile
 
 from nanollm_host import cli, tools
-from nanollm_host.paths import BUILD, DEFAULT_MODEL, PACKAGE, native_module, package_data, rel
+from nanollm_host.paths import BUILD, DEFAULT_MODEL, native_module, package_data, package_sources, rel
 
 # the architectures the README names: RP2040, RP2350, ESP32/ESP32-S3, ESP32-C3/C6, x64 hosts
 ARCHS = ("armv6m", "armv7emsp", "xtensawin", "rv32imc", "x64")
@@ -36,7 +36,7 @@ class DistError(Exception):
 def compile_package(arch, dest, exe):
     """lib/nanollm/*.py -> dest/*.mpy for arch; every file must compile (no .py fallback)."""
     os.makedirs(dest, exist_ok=True)
-    for src in sorted(glob.glob(os.path.join(PACKAGE, "*.py"))):
+    for src in package_sources():
         name = os.path.basename(src)
         out = os.path.join(dest, name[:-3] + ".mpy")
         r = subprocess.run([exe, "-march=" + arch, "-o", out, "-s", "nanollm/" + name, src],

@@ -11,12 +11,11 @@ files differ from what would be written (the tests run it: the list cannot drift
 lib/nanollm).
 """
 import argparse
-import glob
 import json
 import os
 import sys
 
-from nanollm_host.paths import PACKAGE, ROOT, package_data, rel
+from nanollm_host.paths import PACKAGE, ROOT, package_data, package_sources, rel
 
 VERSION_FILE = os.path.join(PACKAGE, "__init__.py")
 
@@ -31,7 +30,7 @@ def version():
 
 def package(with_model):
     urls = []
-    for p in sorted(glob.glob(os.path.join(PACKAGE, "*.py"))) + package_data():
+    for p in package_sources() + package_data():
         name = os.path.basename(p)
         urls.append(["nanollm/" + name, "lib/nanollm/" + name])
     if with_model:

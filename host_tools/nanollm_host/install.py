@@ -1,15 +1,10 @@
 """What a board gets installed: the nanollm package as .py, or compiled by mpy-cross for the
 board's architecture (.mpy), and the native module built for it."""
-import glob
 import os
 import subprocess
 
 from nanollm_host import tools
-from nanollm_host.paths import BUILD, PACKAGE, package_data, rel
-
-
-def package_sources():
-    return sorted(glob.glob(os.path.join(PACKAGE, "*.py")))
+from nanollm_host.paths import BUILD, package_data, package_sources, rel
 
 
 def compiled_package_dir(arch):

@@ -28,6 +28,11 @@ def native_module(arch):
     return p if os.path.exists(p) else None
 
 
+def package_sources():
+    """The package's code: lib/nanollm/*.py."""
+    return sorted(glob.glob(os.path.join(PACKAGE, "*.py")))
+
+
 def package_data():
     """The package's data files, installed as they are beside its code: the tokenizer's
     character classes (unicode_ranges.bin), read where they lie rather than held in RAM."""
