@@ -705,7 +705,51 @@ static void dequant_row_q4_K(const uint8_t *w, int32_t n_cols, int32_t *out) {
     }
 }
 
+/* round(man * 2**s) to the nearest integer, halves away from zero, negated when sign is
+ * set: a float's value in Q16 as the load checks it (model._f32_parts_to_fixed), which
+ * refuses files where this would not fit 31 bits. */
+static int32_t float_q16(uint32_t sign, uint32_t man, int32_t s) {
+    uint32_t v;
+    if (s >= 0) {
+        v = s < 31 && man < (1u << (31 - s)) ? man << s : 0x7FFFFFFF; /* (too large: refused at load) */
+    } else if (s > -25) {
+        v = (man + (1u << (-s - 1))) >> -s;
+    } else {
+        v = 0; /* man < 2**24: from 2**-25 down it rounds to 0 */
+    }
+    return sign ? -(int32_t)v : (int32_t)v;
+}
+
+/* n f32 (wtype 0) or f16 (wtype 1) numbers into Q16: a norm or bias vector per token */
+static void float_row_q16(const uint8_t *w, int32_t wtype, int32_t n, int32_t *out) {
+    for (int32_t j = 0; j < n; j++) {
+        uint32_t sign, e, man;
+        int32_t s;
+        if (wtype == 0) {
+            uint32_t b = (uint32_t)w[4 * j] | ((uint32_t)w[4 * j + 1] << 8) | ((uint32_t)w[4 * j + 2] << 16)
+                | ((uint32_t)w[4 * j + 3] << 24);
+            sign = b >> 31;
+            e = (b >> 23) & 255;
+            man = b & 0x7FFFFF;
+            s = e ? (int32_t)e - 134 : 1 - 134;
+            man |= e ? 0x800000u : 0;
+        } else {
+            uint32_t h = rd16(w + 2 * j);
+            sign = h >> 15;
+            e = (h >> 10) & 31;
+            man = h & 1023;
+            s = e ? (int32_t)e - 9 : 1 - 9;
+            man |= e ? 1024u : 0;
+        }
+        out[j] = float_q16(sign, man, s);
+    }
+}
+
 void nk_dequant_row_q(const uint8_t *w, int32_t wtype, int32_t n_cols, int32_t *out) {
+    if (wtype < 2) {
+        float_row_q16(w, wtype, n_cols, out);
+        return;
+    }
     if (wtype == 12) {
         dequant_row_q4_K(w, n_cols, out);
         return;

@@ -25,7 +25,7 @@ void nk_matvec_q4_1(const uint8_t *w, int32_t n_rows, int32_t n_cols,
 /* ggml's q4_K: super-blocks of 256 elements in 144 bytes (n_cols a multiple of 256) */
 void nk_matvec_q4_K(const uint8_t *w, int32_t n_rows, int32_t n_cols,
                     const int16_t *x, int32_t shx, int32_t *out);
-/* wtype 8 q8_0, 2 q4_0, 3 q4_1, 12 q4_K */
+/* wtype 8 q8_0, 2 q4_0, 3 q4_1, 12 q4_K; 0 f32 and 1 f16: n_cols numbers rounded to Q16 */
 void nk_dequant_row_q(const uint8_t *w, int32_t wtype, int32_t n_cols, int32_t *out);
 void nk_add_q(int32_t *dst, const int32_t *src, int32_t n);
 int32_t nk_isqrt(int32_t v);

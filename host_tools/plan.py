@@ -231,7 +231,8 @@ def report(model, ev, sugg):
         ("activations", p["activations"]),
         ("logits", p["logits"]),
         ("sampler (weights, top-k list, generator)", p["sampler"]),
-        ("norm weights and biases", p["vectors"]),
+        ("norm weights and biases" + (" (read per token)"
+                                       if p.get("vectors_per_token") else ""), p["vectors"]),
         ("tokenizer tables, file index, object headers", p["objects"]),
         ("stream buffer", p["stream_buffer"]),
         ("headroom (interpreter, text, transients)", P.HEADROOM),

@@ -186,6 +186,28 @@ def test_dequant_row_matches_spec(qtype, kind):
     assert list(out) == spec.dequant_row(row, n_cols, qtype).tolist()
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_float_vector_into_q16_matches_spec(dtype):
+    # norm and bias vectors, converted per token when they stay in the file (wtype 0 f32, 1 f16):
+    # values across the integer path's range, exact halves of the Q16 step, subnormals, zeros
+    rng = np.random.default_rng([7, np.dtype(dtype).itemsize])
+    big = 30000.0 if dtype == np.float32 else 32000.0
+    v = np.concatenate([rng.normal(0, 1, 200), rng.uniform(-big, big, 50), rng.normal(0, 2.0 ** -14, 50),
+                        (np.arange(-20, 21) + 0.5) / 65536, [0.0, -0.0, 2.0 ** -17, -(2.0 ** -17), 2.0 ** -18]]).astype(dtype)
+    if dtype == np.float32:
+        v = np.concatenate([v, np.frombuffer(np.array([1, 0x80000001, 0x7FFFFF], dtype=np.uint32).tobytes(),
+                                             dtype=np.float32)])
+    else:
+        v = np.concatenate([v, np.frombuffer(np.array([1, 0x8001, 0x3FF], dtype=np.uint16).tobytes(), dtype=np.float16)])
+    off = 3 * v.itemsize
+    buf = bytes(off) + v.tobytes()
+    out = array("i", [0] * len(v))
+    kp.dequant_row_q(buf, 0 if dtype == np.float32 else 1, off, len(v), out)
+    want = spec.float_vector_q16(v)
+    assert list(out) == want.tolist()
+    assert (want % 2 == 1).any() and (np.abs(want) > 1 << 30).any() and (want == 0).any()
+
+
 LN_CASES = ("unit-64", "unit-768", "unit-3072", "const", "tiny-dev", "extreme", "offset", "one-outlier", "small-dev")
 
 

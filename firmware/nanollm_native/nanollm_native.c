@@ -171,8 +171,16 @@ static mp_obj_t nn_dequant_row_q(size_t n_args, const mp_obj_t *a) {
     int32_t off = arg_nonneg(a[2], MP_ERROR_TEXT("dequant_row_q: off must be >= 0"));
     int32_t n_cols = arg_nonneg(a[3], MP_ERROR_TEXT("dequant_row_q: n_cols must be >= 0"));
     size_t no = arg_buf(a[4], B_I32, MP_BUFFER_RW, &o);
-    if (wtype != 8 && wtype != 2 && wtype != 3 && wtype != 12) {
-        mp_raise_ValueError(MP_ERROR_TEXT("dequant_row_q: wtype must be 8 (q8_0), 2 (q4_0), 3 (q4_1) or 12 (q4_K)"));
+    if (wtype != 8 && wtype != 2 && wtype != 3 && wtype != 12 && wtype != 0 && wtype != 1) {
+        mp_raise_ValueError(MP_ERROR_TEXT("dequant_row_q: wtype must be 8 (q8_0), 2 (q4_0), 3 (q4_1), 12 (q4_K), "
+                                          "0 (f32) or 1 (f16)"));
+    }
+    if (wtype < 2) {
+        /* a vector of n_cols numbers of 4 or 2 bytes */
+        need(nw, (uint64_t)off + (uint64_t)n_cols * (wtype == 0 ? 4 : 2), MP_ERROR_TEXT("dequant_row_q: w too short"));
+        need(no, (uint64_t)n_cols, MP_ERROR_TEXT("dequant_row_q: out too short for n_cols"));
+        nk_dequant_row_q((const uint8_t *)w.buf + off, wtype, n_cols, (int32_t *)o.buf);
+        return mp_const_none;
     }
     if (wtype == 12 && (n_cols & 255)) {
         mp_raise_ValueError(MP_ERROR_TEXT("dequant_row_q: q4_K rows are whole super-blocks of 256"));

@@ -280,6 +280,14 @@ def matvec_q4_k(raw, n_rows, n_cols, x, shx, track=None):
     return out
 
 
+def float_vector_q16(values):
+    """A norm or bias vector (numpy float32 or float16 values) in Q16: each value * 2**16
+    rounded to the nearest integer, halves away from zero. Exact in float64: the product is
+    exact, and adding 0.5 to it is exact wherever the result can round up."""
+    v = np.asarray(values, dtype=np.float64) * 65536.0
+    return (np.sign(v) * np.floor(np.abs(v) + 0.5)).astype(I64)
+
+
 def dequant_row_q4_k(raw_row, n_cols, track=None):
     """One q4_K row into Q16: floor(q * sc * man_d * 2**(e_d - 9)) - floor(mn * man_m * 2**(e_m - 9))."""
     q, sc, mn, hd, hm = q4k_values(raw_row, 1, n_cols)

@@ -288,8 +288,36 @@ def _dequant_row_q4_K(w, off, n_cols, out):
                 out[o + i] = shr(v * dj, -sd) - mv
 
 
+def _float_q16(sign, e, man, s):
+    # round(man * 2**s) half away from zero, signed; e == 0 is a subnormal (no implicit bit)
+    if s >= 0:
+        v = man << s  # the load checked that this stays below 2**31
+    elif s > -25:  # man < 2**24: from 2**-25 down the result is 0 (and no big int is made)
+        v = (man + (1 << (-s - 1))) >> -s
+    else:
+        v = 0
+    return -v if sign else v
+
+
 def dequant_row_q(w, wtype, off, n_cols, out):
-    """One row of a quantized matrix (raw bytes at w[off:]) into Q16 out[0:n_cols]."""
+    """One row of a quantized matrix (raw bytes at w[off:]) into Q16 out[0:n_cols]; wtype 0
+    (f32) and 1 (f16): a norm or bias vector of n_cols numbers, each rounded to the nearest
+    Q16 (halves away from zero, as the load's check of them: model._f32_parts_to_fixed)."""
+    if wtype == 0:
+        for j in range(n_cols):
+            p = off + 4 * j
+            b3 = w[p + 3]
+            b2 = w[p + 2]
+            e = ((b3 & 0x7F) << 1) | (b2 >> 7)
+            man = ((b2 & 0x7F) << 16) | (w[p + 1] << 8) | w[p]
+            out[j] = _float_q16(b3 >> 7, e, man | 0x800000 if e else man, (e if e else 1) - 134)
+        return
+    if wtype == 1:
+        for j in range(n_cols):
+            h = w[off + 2 * j] | (w[off + 2 * j + 1] << 8)
+            e = (h >> 10) & 31
+            out[j] = _float_q16(h >> 15, e, (h & 1023) | 1024 if e else h & 1023, (e if e else 1) - 9)
+        return
     if wtype == 12:  # q4_K
         _dequant_row_q4_K(w, off, n_cols, out)
         return

@@ -516,8 +516,48 @@ def dequant_row_q(w, wtype, off, n_cols, out):
     # (a heap int on a 32-bit board)
     if wtype == 12:
         _dequant_q4_K(w, off, n_cols, out)
+    elif wtype < 2:
+        _float_q16(w, wtype, off, n_cols, out)
     else:
         _dequant_blocks32(w, wtype, off, n_cols, out)
+
+
+@micropython.viper
+def _float_q16(w: ptr8, wtype: int, off: int, n: int, out: ptr32):
+    # f32 (wtype 0) or f16 (1) numbers into Q16, rounded half away from zero (kernels_py)
+    j = 0
+    while j < n:
+        if wtype == 0:
+            p = off + 4 * j
+            b3 = int(w[p + 3])
+            b2 = int(w[p + 2])
+            sign = b3 >> 7
+            e = ((b3 & 0x7F) << 1) | (b2 >> 7)
+            man = ((b2 & 0x7F) << 16) | (int(w[p + 1]) << 8) | int(w[p])
+            bias = 134
+            implicit = 0x800000
+        else:
+            h = int(w[off + 2 * j]) | (int(w[off + 2 * j + 1]) << 8)
+            sign = h >> 15
+            e = (h >> 10) & 31
+            man = h & 1023
+            bias = 9
+            implicit = 1024
+        if e:
+            man |= implicit
+        else:
+            e = 1
+        s = e - bias
+        if s >= 0:
+            v = man << s
+        elif s > -25:
+            v = (man + (1 << (-1 - s))) >> (0 - s)
+        else:
+            v = 0
+        if sign:
+            v = 0 - v
+        out[j] = v
+        j += 1
 
 
 @micropython.viper

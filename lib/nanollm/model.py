@@ -312,13 +312,16 @@ class Model:
     # ------------------------------------------------------------ loading
     def _load(self, mats, piece=None):
         """Make the run state as planned (one block: KV cache, activations, logits, sampler,
-        norm vectors, stream buffer, resident weights) in the piece held for it, then read the
-        norm vectors and the resident weights into it and make the matrices."""
+        norm vectors or the two buffers they are read into per token, stream buffer, resident
+        weights) in the piece held for it, then read the norm vectors (each checked) and the
+        resident weights into it and make the matrices."""
         d = self.n_embd
         p = self.plan
         gf = self.gf
         tensors = self._tensors
-        lst = plan.state_list(self.shape(), self.integer, p["stream_buffer"], [t for t in mats if t.name in p["resident"]])
+        per_token = p["vectors_per_token"]
+        lst = plan.state_list(self.shape(), self.integer, p["stream_buffer"], [t for t in mats if t.name in p["resident"]],
+                              per_token)
         mats = None
         # worked out while the piece is held, so its objects land outside it: the layout the
         # arena would otherwise work out just before its big block
@@ -347,12 +350,29 @@ class Model:
         filler = None
         lst = None
         stream_buf = self._views.get("stream")
-        # the norm and bias vectors are views of the block, each read through the stream
-        # buffer when there is one (a few dozen arrays of their own would split the heap)
+        # the norm and bias vectors: views of the block, each read through the stream buffer
+        # when there is one (a few dozen arrays of their own would split the heap); or, read
+        # per token, where each lies (checked now: read and converted once)
         vecs = {}
+        raws = {}
         for name, dims in gpt2.tensors(self.n_layer, d, self.n_ff):
-            if len(dims) == 1:
+            if len(dims) != 1:
+                continue
+            if not per_token:
                 vecs[name] = self._read_vector(name, self._views["v:" + name], stream_buf)
+                continue
+            out = self._views["vb" if name.endswith("norm.bias") else "vw"]
+            self._read_vector(name, out, stream_buf)
+            t = tensors[name]
+            raw = gf.view(t)  # in place: read where it lies
+            off = -1
+            if raw is None:  # else read into the stream buffer: one view of it per size
+                off = t.offset
+                raw = raws.get(t.nbytes)
+                if raw is None:
+                    raw = raws[t.nbytes] = memoryview(stream_buf)[:t.nbytes]
+            vecs[name] = (off, t.type, t.row_len, raw, out)
+        raws = None
         gc.collect()
         resident = p["resident"]
         in_place = p["weights_in_place"] > 0
@@ -419,6 +439,18 @@ class Model:
             self._fill_q16(t, buf, out)
         except NanoLLMError as e:
             raise NanoLLMError("%s: %s: %s" % (self.gf.path, name, e))
+        return out
+
+    def _vec(self, v):
+        """A norm or bias vector in Q16: the array itself when it is resident, else (a tuple:
+        file offset or -1 when it lies in memory, type, length, its bytes' buffer, the Q16
+        buffer) read now and converted into its buffer. Allocates nothing."""
+        if type(v) is not tuple:
+            return v
+        off, wtype, n, raw, out = v
+        if off >= 0:
+            self.gf.read_at(off, raw)
+        K.dequant_row_q(raw, wtype, 0, n, out)
         return out
 
     def _fill_q16(self, t, buf, out):
@@ -508,10 +540,10 @@ class Model:
             ke = self.ke[li]
             ve = self.ve[li]
             # attention
-            K.layernorm_q(x, d, L.attn_norm_w, L.attn_norm_b, h, self.eps_q32)
+            K.layernorm_q(x, d, self._vec(L.attn_norm_w), self._vec(L.attn_norm_b), h, self.eps_q32)
             sh = K.to_x16(h, 0, d, x16)
             L.attn_qkv.matvec_int(x16, sh, qkv)
-            K.add_q(qkv, L.attn_qkv_b, 3 * d)
+            K.add_q(qkv, self._vec(L.attn_qkv_b), 3 * d)
             for hh in range(H):
                 K.kv_store(qkv, d + hh * hd, hd, kc, pos * d + hh * hd, ke, pos * H + hh)
                 K.kv_store(qkv, 2 * d + hh * hd, hd, vc, pos * d + hh * hd, ve, pos * H + hh)
@@ -520,21 +552,21 @@ class Model:
                               self.c_isq, self.scores, self.q16, att)
             sh = K.to_x16(att, 0, d, x16)
             L.attn_output.matvec_int(x16, sh, h)
-            K.add_q(h, L.attn_output_b, d)
+            K.add_q(h, self._vec(L.attn_output_b), d)
             K.add_q(x, h, d)
             # MLP
-            K.layernorm_q(x, d, L.ffn_norm_w, L.ffn_norm_b, h, self.eps_q32)
+            K.layernorm_q(x, d, self._vec(L.ffn_norm_w), self._vec(L.ffn_norm_b), h, self.eps_q32)
             sh = K.to_x16(h, 0, d, x16)
             L.ffn_up.matvec_int(x16, sh, h)
-            K.add_q(h, L.ffn_up_b, self.n_ff)
+            K.add_q(h, self._vec(L.ffn_up_b), self.n_ff)
             K.gelu_q(h, self.n_ff)
             sh = K.to_x16(h, 0, self.n_ff, x16)
             L.ffn_down.matvec_int(x16, sh, h)
-            K.add_q(h, L.ffn_down_b, d)
+            K.add_q(h, self._vec(L.ffn_down_b), d)
             K.add_q(x, h, d)
         if not logits:
             return
-        K.layernorm_q(x, d, self.lnf_g, self.lnf_b, h, self.eps_q32)
+        K.layernorm_q(x, d, self._vec(self.lnf_g), self._vec(self.lnf_b), h, self.eps_q32)
         sh = K.to_x16(h, 0, d, x16)
         self.head.matvec_int(x16, sh, self.logits)
 

@@ -113,6 +113,13 @@ class ModelFile:
             return None
         return self.mem[t.offset:t.offset + t.nbytes]
 
+    def read_at(self, offset, buf):
+        """Fill buf from the file's byte `offset` (a vector read per token: allocates nothing)."""
+        f = self._f
+        f.seek(offset)
+        if f.readinto(buf) != len(buf):
+            raise NanoLLMError("%s: could not read %d bytes at offset %d" % (self.path, len(buf), offset))
+
     def read_rows(self, t, row, n_rows, buf):
         """Read n_rows rows of tensor t starting at `row` into buf (a bytearray/memoryview)."""
         n = n_rows * t.row_bytes

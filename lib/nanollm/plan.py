@@ -131,16 +131,21 @@ def weight_code(t):
     return "f" if getattr(t, "type", None) == 0 else "B"
 
 
-def state_list(shape, integer, stream_bytes=0, resident=()):
+def state_list(shape, integer, stream_bytes=0, resident=(), vectors_per_token=False):
     """The run state as the arena lays it out: [(name, typecode, bytes)], one per buffer
     (per-layer buffers as name.N), the norm and bias vectors (as "v:" + name, 4-byte numbers
-    like the main block's), the stream buffer when there is one, then the weight matrices
-    kept in RAM (resident: the matrices, as "w:" + name)."""
+    like the main block's; vectors_per_token: instead the two buffers "vw" and "vb" they are
+    converted into when a token uses them), the stream buffer when there is one, then the
+    weight matrices kept in RAM (resident: the matrices, as "w:" + name)."""
     out = []
     code = "i" if integer else "f"
-    for name, dims in gpt2.tensors(shape["n_layer"], shape["n_embd"], shape["n_ff"]):
-        if len(dims) == 1:
-            out.append(("v:" + name, code, 4 * dims[0]))
+    if vectors_per_token:
+        for name, items in _vector_buffers(shape):
+            out.append((name, "i", 4 * items))
+    else:
+        for name, dims in gpt2.tensors(shape["n_layer"], shape["n_embd"], shape["n_ff"]):
+            if len(dims) == 1:
+                out.append(("v:" + name, code, 4 * dims[0]))
     for name, _group, code, items, per_layer in gpt2.state_buffers(shape, integer):
         n = gpt2.ITEM_BYTES[code] * items
         if per_layer:
@@ -163,9 +168,21 @@ def state_bytes(shape, integer):
     return out
 
 
-def vector_bytes(shape):
-    """Norm weights and biases, resident as 4-byte numbers either way."""
+def _vector_buffers(shape):
+    """Where norm and bias vectors read per token go, in Q16: "vw" takes a norm's weight or
+    any bias (the longest: 3 x n_embd or n_ff), "vb" a norm's bias (beside its weight)."""
+    d = shape["n_embd"]
+    return (("vw", max(3 * d, shape["n_ff"])), ("vb", d))
+
+
+def vector_bytes(shape, per_token=False):
+    """Norm weights and biases: resident as 4-byte numbers (either path), or (per_token, the
+    integer path) the two buffers they are converted into when a token uses them."""
     total = 0
+    if per_token:
+        for _name, items in _vector_buffers(shape):
+            total += 4 * items
+        return total
     for _name, dims in gpt2.tensors(shape["n_layer"], shape["n_embd"], shape["n_ff"]):
         if len(dims) == 1:
             total += 4 * dims[0]
@@ -209,11 +226,14 @@ def plan_model(shape, matrices, integer, ctx, stream=None, free=None, word=None,
     None, weights stay resident only while that block fits it.
     in_place: the file's bytes are in memory (ROMFS): with stream=None every matrix is
     used where it is, taking no heap.
+
+    The norm weights and biases stay in RAM (in Q16 on the integer path) with the weights;
+    when the weights are streamed or in place, the integer path leaves them in the file too
+    and converts each one when a token uses it (vectors_per_token), into two buffers.
     """
     sb = state_bytes(shape, integer)
     kv, act, logits, samp = sb["kv"], sb["act"], sb["logits"], sb["sampler"]
     objs = objects_bytes(shape, word)
-    fixed = kv + act + logits + samp + vector_bytes(shape) + objs
     uniq = {}
     for t in matrices:
         uniq[t.name] = t
@@ -224,31 +244,40 @@ def plan_model(shape, matrices, integer, ctx, stream=None, free=None, word=None,
     resident = []
     res_bytes = 0
     in_place = in_place and stream is None
+    base = kv + act + logits + samp + objs
+    all_in_ram = not in_place and (stream is False or stream is None and block is None
+                                   and (free is None or base + vector_bytes(shape) + total_w + HEADROOM <= free))
+    per_token = integer and not all_in_ram
+    vectors = vector_bytes(shape, per_token)
+    fixed = base + vectors
     if in_place:
         pass  # every matrix is read where it lies in the file's memory
-    elif stream is False or (stream is None and (free is None or fixed + total_w + HEADROOM <= free) and block is None):
+    elif all_in_ram:
         resident = [t.name for t in mats]
         res_bytes = total_w
     elif stream is None:
         budget = (free - fixed - HEADROOM - STREAM_BUFFER) * RESIDENT_SHARE_NUM // RESIDENT_SHARE_DEN
         if block is not None:
-            budget = min(budget, block - max(arena.layout(state_list(shape, integer, STREAM_BUFFER)).values()))
+            budget = min(budget, block - max(arena.layout(state_list(shape, integer, STREAM_BUFFER, (),
+                                                                     per_token)).values()))
         for t in mats:
             if res_bytes + t.nbytes <= budget:
                 resident.append(t.name)
                 res_bytes += t.nbytes
     streamed = [] if in_place else [t for t in mats if t.name not in resident]
     buf = 0
-    if streamed:
-        buf = max(STREAM_BUFFER, max(t.row_bytes for t in streamed))
+    if streamed or per_token and not in_place:
+        # rows and (read per token) vectors go through it: a vector is at most 4 bytes a number
+        buf = max([STREAM_BUFFER] + [t.row_bytes for t in streamed]
+                  + ([4 * n for _name, n in _vector_buffers(shape)] if per_token else []))
     peak = fixed + res_bytes + buf
-    blocks = arena.layout(state_list(shape, integer, buf, [t for t in mats if t.name in resident]))
+    blocks = arena.layout(state_list(shape, integer, buf, [t for t in mats if t.name in resident], per_token))
     placed = total_w if in_place else 0
     return {
         "placement": _placement(placed, res_bytes, total_w - res_bytes - placed), "weights_in_place": placed,
         "state_block": max(blocks.values()),
         "kv_cache": kv, "activations": act, "logits": logits, "sampler": samp,
-        "vectors": vector_bytes(shape), "objects": objs,
+        "vectors": vectors, "vectors_per_token": per_token, "objects": objs,
         "weights_resident": res_bytes,
         "weights_streamed": total_w - res_bytes - placed, "stream_buffer": buf, "peak": peak,
         "free": free, "resident": resident,

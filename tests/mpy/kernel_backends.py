@@ -69,6 +69,38 @@ for wt in (8, 2, 3):
         if ehi <= 12:
             add("dequant%d_%d" % (wt, nc), g)
 
+
+
+def floats(n, wt):
+    """n random f32 (wt 0) or f16 (wt 1) numbers as bytes, all within the integer path's range
+    (|value| < 2**15): most near Q16's rounding step, some tiny, some subnormal."""
+    w = bytearray(4 * n if wt == 0 else 2 * n)
+    for j in range(n):
+        if wt == 0:
+            e = 100 + rnd() % 42 if j % 4 else rnd() % 142
+            man = rnd() & 0x7FFFFF
+            w[4 * j] = man & 255
+            w[4 * j + 1] = (man >> 8) & 255
+            w[4 * j + 2] = ((man >> 16) & 127) | ((e & 1) << 7)
+            w[4 * j + 3] = (e >> 1) | ((rnd() & 1) << 7)
+        else:
+            h = (rnd() & 0x83ff) | ((rnd() % 30) << 10)
+            w[2 * j] = h & 255
+            w[2 * j + 1] = h >> 8
+    return w
+
+
+# norm and bias vectors (f32, f16) into Q16
+for wt in (0, 1):
+    for n, off in ((7, 0), (96, 2), (384, 8)):
+        w = floats(n + off, wt)
+
+        def g(K, w=w, n=n, wt=wt, off=off):
+            out = array('i', [0] * n)
+            K.dequant_row_q(w, wt, off * (4 if wt == 0 else 2), n, out)
+            return list(out)
+        add("dequant_f%d_%d" % (wt, n), g)
+
 # q4_K (type id 12): super-blocks of 256 in 144 bytes, fp16 d and dmin at offsets 0 and 2
 for (nr, nc, elo, ehi, shx) in ((2, 256, 0, 12, 0), (3, 512, 0, 12, 3), (1, 3072, 0, 10, -4),
                                 (2, 512, 0, 30, -12), (2, 256, 0, 0, 18)):

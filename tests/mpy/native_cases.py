@@ -222,6 +222,29 @@ for wtype in (8, 2, 3):
 
 gc.collect()
 
+# ---- dequant_row_q of norm and bias vectors: f32 (0) and f16 (1) numbers into Q16, every
+# exponent the integer path takes (|value| < 2**15), subnormals and zeros among them
+for wtype in (0, 1):
+    for n in (1, 33, 200):
+        size = 4 if wtype == 0 else 2
+        w = bytearray(size * (n + 1))
+        for j in range(n + 1):
+            if wtype == 0:
+                e = rnd(8) % 142 if j % 3 == 0 else 100 + rnd(6) % 42
+                man = rnd(23)
+                w[4 * j:4 * j + 4] = bytes((man & 255, (man >> 8) & 255, ((man >> 16) & 127) | ((e & 1) << 7),
+                                            (e >> 1) | (rnd(1) << 7)))
+            else:
+                h = rnd(10) | (rnd(1) << 15) | ((rnd(5) % 30) << 10)
+                w[2 * j:2 * j + 2] = bytes((h & 255, h >> 8))
+        a = array("i", bytes(4 * n))
+        b = array("i", bytes(4 * n))
+        P.dequant_row_q(w, wtype, size, n, a)
+        N.dequant_row_q(w, wtype, size, n, b)
+        check("dequant_row_q", a, b, (wtype, n))
+
+gc.collect()
+
 # ---- q4_K (ggml super-blocks of 256 in 144 bytes): matvec and dequant_row_q; no SIMD form,
 # so one level
 def rand_q4k(n_rows, n_cols, mode, extreme=False):
@@ -442,7 +465,7 @@ BAD = [
     (N.matvec_q4_K, (bytearray(144), 1, 256, i16, 0, i32, 0)),
     (N.dequant_row_q, (bytearray(144), 12, 0, 32, i32)), (N.dequant_row_q, (bytearray(143), 12, 0, 256, array("i", bytes(1024)))),
     (N.dequant_row_q, (wq8, 8, 34, 64, i32)), (N.dequant_row_q, (wq8, 5, 0, 32, i32)),
-    (N.dequant_row_q, (wq8, 8, 0, 64, array("i", bytes(4 * 40)))),
+    (N.dequant_row_q, (wq8, 8, 0, 64, array("i", bytes(4 * 40)))), (N.dequant_row_q, (bytearray(7), 0, 0, 2, i32)),
     (N.add_q, (i32, i32, 65)), (N.add_q, (i32, i16, 4)), (N.add_q, (b"x" * 256, i32, 4)),
     (N.gelu_q, (i32, 65)), (N.gelu_q, (i16, 4)),
     (N.layernorm_q, (i32, 0, i32, i32, i32, 1)), (N.layernorm_q, (i32, 65, i32, i32, i32, 1)),
