@@ -15,15 +15,15 @@ import pytest
 from testutil import ROOT
 
 STOCK = os.path.join(ROOT, "host_tools", "harness", "stock.py")
-# the context the default model takes there on a first load (December 2026: 84-85 under
-# the test harness, 96 at the bare REPL, since the norm weights and biases are read per
-# token; 64-65 and 76 before that, since the float path, the non-ASCII character
+# the context the default model takes there on a first load (December 2026: 98 under the
+# test harness, 110 at the bare REPL, since the norm weights and biases are read per token
+# and a load moves the tokenizer's tables down; 64-65 and 76 before that, since the float path, the non-ASCII character
 # classes, the refusal messages and the board verdict left the code `import nanollm`
 # keeps; 52-53 and 63 before that, with the filesystem mounted as the rp2 port does; 34-35
 # and 51-54 before the load-time code was dropped before the run state is made). A second load in one test
 # (test_plan_matches_measured_heap) may get less: what the harness leaves on the stack after
 # the first can split the heap.
-MIN_CTX = 76
+MIN_CTX = 90
 
 
 @pytest.mark.slow

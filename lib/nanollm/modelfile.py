@@ -43,6 +43,10 @@ class TensorInfo:
         self.row_bytes = (shape[0] // block) * bsize
         self.nbytes = self.row_bytes * n_rows
 
+    def copy(self):
+        """The same record in new objects (its name too): model.py's _move_down."""
+        return TensorInfo("%s" % self.name, tuple(self.shape), self.type, self.offset)
+
     @property
     def type_name(self):
         return TYPE_NAME[self.type]

@@ -324,6 +324,15 @@ class Tokenizer:
     def __len__(self):
         return self.n_vocab
 
+    def move_tables(self):
+        """Copy every table (a slice is a new array of the same type) and let the originals
+        go: after a load drops the file's index, the copies take the lowest holes they fit."""
+        for name in ("_offsets", "_byte_id", "_literal", "_mtab", "_mleft", "_mright", "_mres"):
+            setattr(self, name, getattr(self, name)[:])
+        ch = self._chunks
+        for i in range(len(ch)):
+            ch[i] = ch[i][:]
+
     # -- encoding ---------------------------------------------------------------------
 
     def _rank(self, a, b):
