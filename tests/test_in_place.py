@@ -47,9 +47,9 @@ def run_in_place(tmp_path, model, backend):
         if w[0] == "LOAD":
             cur = w[1]
             loads[cur] = {"placement": w[2].replace("_", " "), "in_place": int(w[3]), "in_ram": int(w[4]),
-                          "kept": int(w[5]), "logits": []}
+                          "kept": int(w[5]), "vectors_in_file": w[6] == "1", "logits": []}
         elif w[0] == "LOCKED":
-            locked = int(w[1])
+            locked = int(w[1]) if locked is None else max(locked, int(w[1]))
         else:
             loads[cur]["logits"].append(w)
     return loads, locked
@@ -63,13 +63,22 @@ def test_in_place_streamed_and_in_ram_agree(tmp_path, models, t, backend):
     assert inplace["placement"] == "in place" and streamed["placement"] == "streamed" and ram["placement"] == "in RAM"
     weights = inplace["in_place"]
     assert weights > 50000 and inplace["in_ram"] == 0 and ram["in_ram"] == weights
-    # bit-identical logits, whatever the weights' placement
+    # bit-identical logits, whatever the weights' placement, with the norm weights and biases in
+    # RAM (the heap here has room for them) or left in the file and converted per token
+    file_inplace, file_streamed = loads["None+file"], loads["True+file"]
+    integer = t != "f16"
+    assert not inplace["vectors_in_file"] and not streamed["vectors_in_file"] and not ram["vectors_in_file"]
+    assert file_inplace["vectors_in_file"] == file_streamed["vectors_in_file"] == integer
     assert len(inplace["logits"]) == len(IDS)
-    assert inplace["logits"] == streamed["logits"] == ram["logits"]
+    assert inplace["logits"] == streamed["logits"] == ram["logits"] == file_inplace["logits"] \
+        == file_streamed["logits"]
     # the heap: the in-place load keeps no weight bytes (the RAM load keeps them all on top of
-    # the same run state), and it holds less than the streamed load (no stream buffer)
+    # the same run state), and it holds less than the streamed load (no stream buffer); with
+    # the vectors in the file, less again
     assert ram["kept"] - inplace["kept"] >= weights
     assert inplace["kept"] < streamed["kept"]
+    if integer:
+        assert file_inplace["kept"] < inplace["kept"] - 4096 and file_streamed["kept"] < streamed["kept"] - 4096
     assert locked == (0 if t != "f16" else None)  # the float path makes floats: no heap lock there
 
 
@@ -92,9 +101,18 @@ def test_plan_in_place_counts_no_weight_ram(models):
     assert ram["placement"] == "in RAM" and ram["weights_resident"] == total
     assert placed["placement"] == "in place" and placed["weights_in_place"] == total
     assert placed["weights_resident"] == placed["weights_streamed"] == placed["stream_buffer"] == 0
-    # the norm weights and biases stay in the file too (converted per token), in RAM with the weights
-    assert placed["vectors_per_token"] and not ram["vectors_per_token"] and placed["vectors"] < ram["vectors"] // 4
-    assert placed["peak"] == ram["peak"] - total - ram["vectors"] + placed["vectors"]
+    assert placed["peak"] == ram["peak"] - total
+    # the norm weights and biases stay in RAM while that fits; on a heap where it does not,
+    # they stay in the file too (converted per token) and the plan fits
+    assert not ram["vectors_per_token"] and not placed["vectors_per_token"]
+    small = placed["peak"] + P.HEADROOM - 1
+    in_file = P.plan_model(shape, mats, True, shape["n_ctx"], free=small, in_place=True)
+    assert in_file["vectors_per_token"] and in_file["vectors"] < placed["vectors"] // 4
+    assert in_file["peak"] == placed["peak"] - placed["vectors"] + in_file["vectors"] and P.fits(in_file, small)
+    # also when the piece is what is short
+    piece = P.plan_model(shape, mats, True, shape["n_ctx"], free=10 ** 9, in_place=True,
+                         block=placed["state_block"] - 1)
+    assert piece["vectors_per_token"] and piece["state_block"] < placed["state_block"]
     assert tight["placement"] in ("streamed", "in RAM and streamed") and tight["weights_in_place"] == 0
     # asking for a stream or a copy in RAM still gets one from a file in memory
     assert P.plan_model(shape, mats, True, shape["n_ctx"], stream=True, in_place=True)["placement"] == "streamed"

@@ -421,7 +421,7 @@ class Model:
             self.plan = plan.plan_model(self.shape(), mats, self.integer, self.n_ctx, stream=stream, free=free,
                                         block=block, in_place=self._in_place)
             p = self.plan
-            if free is None or p["peak"] + plan.HEADROOM <= free and (block is None or p["state_block"] <= block):
+            if plan.fits(p, free, block):
                 break
             fit = plan.largest_ctx(self.shape(), mats, self.integer, free, 0, self.n_ctx, stream, block=block,
                                    in_place=self._in_place)

@@ -227,10 +227,32 @@ def plan_model(shape, matrices, integer, ctx, stream=None, free=None, word=None,
     in_place: the file's bytes are in memory (ROMFS): with stream=None every matrix is
     used where it is, taking no heap.
 
-    The norm weights and biases stay in RAM (in Q16 on the integer path) with the weights;
-    when the weights are streamed or in place, the integer path leaves them in the file too
-    and converts each one when a token uses it (vectors_per_token), into two buffers.
+    The norm weights and biases stay in RAM (in Q16 on the integer path) while that fits.
+    When the weights are streamed or in place and it does not, the integer path leaves them
+    in the file too and converts each one when a token uses it (vectors_per_token), into two
+    buffers: 14 KB less for the default model, about 0.5 M instructions more per token on
+    the emulated Cortex-M0 (make mcu-bench).
     """
+    p = _plan_model(shape, matrices, integer, stream, free, word, block, in_place, VECTORS_IN_FILE is True)
+    if VECTORS_IN_FILE is None and integer and (p["weights_streamed"] or p["weights_in_place"]) \
+            and not fits(p, free, block):
+        p = _plan_model(shape, matrices, integer, stream, free, word, block, in_place, True)
+    return p
+
+
+# Whether the integer path leaves the norm weights and biases in the file when the weights
+# are streamed or in place: None (the default) when they do not fit in RAM, True always
+# (tests and benchmarks compare the two), False never.
+VECTORS_IN_FILE = None
+
+
+def fits(p, free, block=None):
+    """Whether plan p fits `free` bytes (None: unknown, taken as fitting) with its run state
+    in one piece of at most `block` bytes (None: pieces do not matter)."""
+    return free is None or p["peak"] + HEADROOM <= free and (block is None or p["state_block"] <= block)
+
+
+def _plan_model(shape, matrices, integer, stream, free, word, block, in_place, vectors_in_file):
     sb = state_bytes(shape, integer)
     kv, act, logits, samp = sb["kv"], sb["act"], sb["logits"], sb["sampler"]
     objs = objects_bytes(shape, word)
@@ -247,7 +269,7 @@ def plan_model(shape, matrices, integer, ctx, stream=None, free=None, word=None,
     base = kv + act + logits + samp + objs
     all_in_ram = not in_place and (stream is False or stream is None and block is None
                                    and (free is None or base + vector_bytes(shape) + total_w + HEADROOM <= free))
-    per_token = integer and not all_in_ram
+    per_token = vectors_in_file and integer and not all_in_ram
     vectors = vector_bytes(shape, per_token)
     fixed = base + vectors
     if in_place:
