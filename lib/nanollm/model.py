@@ -165,7 +165,8 @@ class Layer:
 _LOAD_ATTRS = ("gf", "arena", "plan", "path", "mode", "stream", "integer", "ctx", "n_ctx", "n_ctx_train", "n_embd",
                "n_ff", "n_layer", "n_head", "head_dim", "eps", "eps_q32", "c_isq", "n_vocab", "tied", "logit_scale",
                "file_type", "eos_id", "_n_merges", "_n_tensors", "_in_place", "_hold", "_tensors", "tokenizer", "wte",
-               "wpe", "head", "layers", "lnf_g", "lnf_b", "_views", "_bufs", "_state_names", "n_past")
+               "wpe", "head", "layers", "lnf_g", "lnf_b", "_views", "_bufs", "_state_names", "n_past",
+               "_vectors_in_file")
 
 class Model:
     # What the last generate() did (generation.py says more): why it stopped ("eos",
@@ -337,7 +338,7 @@ class Model:
         p = self.plan
         gf = self.gf
         tensors = self._tensors
-        per_token = p["vectors_per_token"]
+        per_token = self._vectors_in_file = p["vectors_per_token"]
         lst = plan.state_list(self.shape(), self.integer, p["stream_buffer"], [t for t in mats if t.name in p["resident"]],
                               per_token)
         mats = None
@@ -460,11 +461,9 @@ class Model:
         return out
 
     def _vec(self, v):
-        """A norm or bias vector in Q16: the array itself when it is resident, else (a tuple:
-        file offset or -1 when it lies in memory, type, length, its bytes' buffer, the Q16
-        buffer) read now and converted into its buffer. Allocates nothing."""
-        if type(v) is not tuple:
-            return v
+        """A norm or bias vector left in the file, v = (file offset or -1 when it lies in
+        memory, type, length, its bytes' buffer, the Q16 buffer): read now and converted into
+        its Q16 buffer, which is returned. Allocates nothing."""
         off, wtype, n, raw, out = v
         if off >= 0:
             self.gf.read_at(off, raw)
@@ -548,6 +547,9 @@ class Model:
         qkv = self.qkv
         att = self.att
         x16 = self.x16
+        # the norm and bias vectors: resident arrays, or (plan: vectors_per_token) read from the
+        # file now, by a call that only that case pays for
+        vf = self._vectors_in_file
         self.wte.row_into_q16(token, x)
         self.wpe.row_into_q16(pos, h)
         K.add_q(x, h, d)
@@ -558,10 +560,11 @@ class Model:
             ke = self.ke[li]
             ve = self.ve[li]
             # attention
-            K.layernorm_q(x, d, self._vec(L.attn_norm_w), self._vec(L.attn_norm_b), h, self.eps_q32)
+            K.layernorm_q(x, d, self._vec(L.attn_norm_w) if vf else L.attn_norm_w,
+                          self._vec(L.attn_norm_b) if vf else L.attn_norm_b, h, self.eps_q32)
             sh = K.to_x16(h, 0, d, x16)
             L.attn_qkv.matvec_int(x16, sh, qkv)
-            K.add_q(qkv, self._vec(L.attn_qkv_b), 3 * d)
+            K.add_q(qkv, self._vec(L.attn_qkv_b) if vf else L.attn_qkv_b, 3 * d)
             for hh in range(H):
                 K.kv_store(qkv, d + hh * hd, hd, kc, pos * d + hh * hd, ke, pos * H + hh)
                 K.kv_store(qkv, 2 * d + hh * hd, hd, vc, pos * d + hh * hd, ve, pos * H + hh)
@@ -570,21 +573,23 @@ class Model:
                               self.c_isq, self.scores, self.q16, att)
             sh = K.to_x16(att, 0, d, x16)
             L.attn_output.matvec_int(x16, sh, h)
-            K.add_q(h, self._vec(L.attn_output_b), d)
+            K.add_q(h, self._vec(L.attn_output_b) if vf else L.attn_output_b, d)
             K.add_q(x, h, d)
             # MLP
-            K.layernorm_q(x, d, self._vec(L.ffn_norm_w), self._vec(L.ffn_norm_b), h, self.eps_q32)
+            K.layernorm_q(x, d, self._vec(L.ffn_norm_w) if vf else L.ffn_norm_w,
+                          self._vec(L.ffn_norm_b) if vf else L.ffn_norm_b, h, self.eps_q32)
             sh = K.to_x16(h, 0, d, x16)
             L.ffn_up.matvec_int(x16, sh, h)
-            K.add_q(h, self._vec(L.ffn_up_b), self.n_ff)
+            K.add_q(h, self._vec(L.ffn_up_b) if vf else L.ffn_up_b, self.n_ff)
             K.gelu_q(h, self.n_ff)
             sh = K.to_x16(h, 0, self.n_ff, x16)
             L.ffn_down.matvec_int(x16, sh, h)
-            K.add_q(h, self._vec(L.ffn_down_b), d)
+            K.add_q(h, self._vec(L.ffn_down_b) if vf else L.ffn_down_b, d)
             K.add_q(x, h, d)
         if not logits:
             return
-        K.layernorm_q(x, d, self._vec(self.lnf_g), self._vec(self.lnf_b), h, self.eps_q32)
+        K.layernorm_q(x, d, self._vec(self.lnf_g) if vf else self.lnf_g, self._vec(self.lnf_b) if vf else self.lnf_b, h,
+                      self.eps_q32)
         sh = K.to_x16(h, 0, d, x16)
         self.head.matvec_int(x16, sh, self.logits)
 
