@@ -238,10 +238,9 @@ class Model:
         if not self.integer:
             _float_path()
         gc.collect()
-        if hold is not None:
-            mats = self._move_down(mats)
         block = None
         if hold is not None:
+            mats = self._move_down(mats)
             # the piece is held again, whole, while the plan is made (its garbage goes
             # elsewhere), and let go just before the run state takes it
             piece = plan.hold_piece(self)
