@@ -447,7 +447,7 @@ static void dots4_q8(const uint8_t *q, int32_t rb, const int16_t *x, int32_t *s,
  * that each x[j] is loaded once for the four: per column one lh, then per row lb, mul, add
  * (13 instructions for 4 MACs, against 16 one row at a time), the 32 columns unrolled so
  * that every load takes a constant offset, the block's first column setting the sums.
- * 8 instructions a block of four rows besides (the sums stored, the pointers moved).
+ * 11 instructions a block of four rows besides (the sums stored, the pointers moved).
  * s[4*b + i] as nk_dots4_q8_dsp. Registers: a0 a5 a6 a7 the rows, a2 x, a3 s, a1 its end,
  * t3-t6 the sums, t0 x[j], t1 t2 a quant and its product. */
 void nk_dots4_q8_rv(const uint8_t *q, int32_t rb, const int16_t *x, int32_t *s, int32_t n);
