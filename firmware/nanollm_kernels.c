@@ -352,85 +352,160 @@ void nk_matvec_q8_0(const uint8_t *w, int32_t n_rows, int32_t n_cols,
     }
 }
 #elif defined(NK_Q8_FOUR_ROWS)
+/* Cortex-M3/M4/M7/M33 and RISC-V (rv32imc): four rows at a time, in two passes over each
+ * chunk of blocks (as the armv6m code above): the block dots of the four rows into s[]
+ * (dots4_q8), then the block scales of one row at a time applied to them
+ * (nk_q8_scale_rows), the row's state in registers. */
+
+/* blocks per chunk (s[] takes 16 bytes a block on the stack); a row of up to this many
+ * blocks finds its largest exponent while its scales are applied (nk_q8_scale_rows) */
+#define NK_Q8_CHUNK 24
+
 #if defined(__ARM_FEATURE_DSP)
 /* Cortex-M4/M7/M33 (armv7e-m, armv8-m mainline with the DSP extension: the armv7emsp
  * module and firmware for those cores): SMLAD, two 16x16 multiply-accumulates in one
  * instruction, four rows at a time, in assembly.
  *
- * s[i] = sum_j (int8)q[i*rb + j] * x[j], j = 0..31, i = 0..3 (rb = 0 gives four copies
- * of row 0). A word of four quants b0..b3 gives (b0, b2) with SXTB16 and (b1, b3) with
- * SXTB16 after a rotation by 8; the matching inputs (x0, x2) and (x1, x3) are packed from
- * two words of x with PKHBT/PKHTB once for the four rows. Per four columns: two loads and
- * two packs shared, then per row one load, two SXTB16 and two SMLAD: 24 instructions for
- * 16 multiply-accumulates, unrolled over the 32 columns so that every load takes an
- * immediate offset and nothing counts (in C, GCC ran out of registers for the four row
- * pointers and reloaded them from the stack: 30). Products are below 2**21 and sums below
- * 2**26, so SMLAD's 32-bit sums equal the C's (no wrap, no saturation involved). The
- * quants are 2-byte aligned at best: the word loads rely on the core's unaligned LDR.
- * Registers: r0 r4 r5 r6 the rows, r2 x, r3 s, r7-r10 the sums, r11 (x0, x2),
- * lr (x1, x3), r12 the quants' word, r1 one half of it sign-extended. */
-void nk_dot4_q8_dsp(const uint8_t *q, int32_t rb, const int16_t *x, int32_t *s);
+ * s[4*b + i] = sum_j (int8)q[i*rb + 34*b + j] * x[32*b + j], j = 0..31, i = 0..3, for the
+ * n >= 1 blocks b (rb = 0 gives four copies of row 0). A word of four quants b0..b3 gives
+ * (b0, b2) with SXTB16 and (b1, b3) with SXTB16 after a rotation by 8; the matching inputs
+ * (x0, x2) and (x1, x3) are packed from two words of x (one LDRD) with PKHBT/PKHTB once for
+ * the four rows. Per four columns: the load and two packs shared, then per row one load,
+ * two SXTB16 and two SMLAD: 23 instructions for 16 multiply-accumulates. One pointer walks
+ * the quants of row 0 (post-indexed); rows 1-3 are read at rb, 2 rb and 3 rb from it
+ * (register offsets), which leaves a register to count the blocks: 4 instructions a block
+ * of four rows besides. Products are below 2**21 and sums below 2**26, so SMLAD's 32-bit
+ * sums equal the C's (no wrap, no saturation involved). The quants are 2-byte aligned at
+ * best (the word loads rely on the core's unaligned LDR); x must be 4-byte aligned (LDRD).
+ * Registers: r0 the quants, r4 rb, r5 3 rb, r6 the blocks left, r2 x, r3 s, r7-r10 the
+ * sums, r11 (x0, x2), lr (x1, x3), r12 the quants' word, r1 one half of it sign-extended. */
+void nk_dots4_q8_dsp(const uint8_t *q, int32_t rb, const int16_t *x, int32_t *s, int32_t n);
 __asm__(
-    "   .pushsection .text.nk_dot4_q8_dsp,\"ax\",%progbits\n"
+    "   .pushsection .text.nk_dots4_q8_dsp,\"ax\",%progbits\n"
     "   .syntax unified\n"
     "   .balign 2\n"
-    "   .global nk_dot4_q8_dsp\n"
-    "   .hidden nk_dot4_q8_dsp\n"
-    "   .type nk_dot4_q8_dsp, %function\n"
+    "   .global nk_dots4_q8_dsp\n"
+    "   .hidden nk_dots4_q8_dsp\n"
+    "   .type nk_dots4_q8_dsp, %function\n"
     "   .thumb_func\n"
-    /* one row's four columns j..j+3: acc += (b0, b2).(x0, x2) + (b1, b3).(x1, x3) */
-    "   .macro nk_dsp_row q, acc, j\n"
-    "   ldr r12, [\\q, #\\j]\n"
+    /* one row's four columns j..j+3 from the word in r12: acc += (b0, b2).(x0, x2) +
+     * (b1, b3).(x1, x3); the block's first columns (j = 0) set acc instead */
+    "   .macro nk_dsp_mac acc, j\n"
     "   sxtb16 r1, r12\n"
+    "   .if \\j\n"
     "   smlad \\acc, r1, r11, \\acc\n"
+    "   .else\n"
+    "   smuad \\acc, r1, r11\n"
+    "   .endif\n"
     "   sxtb16 r1, r12, ror #8\n"
     "   smlad \\acc, r1, lr, \\acc\n"
     "   .endm\n"
-    "nk_dot4_q8_dsp:\n"
+    "nk_dots4_q8_dsp:\n"
     "   push {r4-r11, lr}\n"
-    "   add r4, r0, r1\n"
-    "   add r5, r4, r1\n"
-    "   add r6, r5, r1\n"
-    "   movs r7, #0\n"
-    "   movs r8, #0\n"
-    "   movs r9, #0\n"
-    "   movs r10, #0\n"
+    "   ldr r6, [sp, #36]\n"                  /* n */
+    "   mov r4, r1\n"
+    "   add r5, r1, r1, lsl #1\n"
+    "1:\n"
     "   .irp j, 0, 4, 8, 12, 16, 20, 24, 28\n"
-    "   ldr r11, [r2, #(2 * \\j)]\n"          /* (x0, x1) */
-    "   ldr r12, [r2, #(2 * \\j + 4)]\n"      /* (x2, x3) */
+    "   ldrd r11, r12, [r2], #8\n"            /* (x0, x1), (x2, x3) */
     "   pkhtb lr, r12, r11, asr #16\n"         /* (x1, x3) */
     "   pkhbt r11, r11, r12, lsl #16\n"        /* (x0, x2) */
-    "   nk_dsp_row r0, r7, \\j\n"
-    "   nk_dsp_row r4, r8, \\j\n"
-    "   nk_dsp_row r5, r9, \\j\n"
-    "   nk_dsp_row r6, r10, \\j\n"
+    "   ldr r12, [r0, r4]\n"
+    "   nk_dsp_mac r8, \\j\n"
+    "   ldr r12, [r0, r4, lsl #1]\n"
+    "   nk_dsp_mac r9, \\j\n"
+    "   ldr r12, [r0, r5]\n"
+    "   nk_dsp_mac r10, \\j\n"
+    "   ldr r12, [r0], #4\n"
+    "   nk_dsp_mac r7, \\j\n"
     "   .endr\n"
-    "   stm r3, {r7-r10}\n"
+    "   adds r0, #2\n"                         /* past the next block's scale */
+    "   stmia r3!, {r7-r10}\n"
+    "   subs r6, #1\n"
+    "   bne 1b\n"
     "   pop {r4-r11, pc}\n"
-    "   .purgem nk_dsp_row\n"
-    "   .size nk_dot4_q8_dsp, . - nk_dot4_q8_dsp\n"
+    "   .purgem nk_dsp_mac\n"
+    "   .size nk_dots4_q8_dsp, . - nk_dots4_q8_dsp\n"
     "   .popsection\n");
-#define NK_DOT4_Q8 nk_dot4_q8_dsp
+
+static void dots4_q8(const uint8_t *q, int32_t rb, const int16_t *x, int32_t *s, int32_t n) {
+    if (((uintptr_t)x & 3) == 0) {
+        nk_dots4_q8_dsp(q, rb, x, s, n);
+        return;
+    }
+    /* x only 2-byte aligned (a slice of an array): each block's inputs copied for LDRD */
+    union { int32_t w[16]; int16_t h[32]; } xa;
+    for (int32_t b = 0; b < n; b++) {
+        for (int32_t j = 0; j < 32; j++) {
+            xa.h[j] = x[32 * b + j];
+        }
+        nk_dots4_q8_dsp(q + 34 * b, rb, xa.h, s + 4 * b, 1);
+    }
+}
+#elif defined(__riscv)
+/* RISC-V (rv32imc: ESP32-C3/C6): no SIMD, but registers enough for four rows at a time, so
+ * that each x[j] is loaded once for the four: per column one lh, then per row lb, mul, add
+ * (13 instructions for 4 MACs, against 16 one row at a time), the 32 columns unrolled so
+ * that every load takes a constant offset, the block's first column setting the sums.
+ * 11 instructions a block of four rows besides (the sums stored, the pointers moved).
+ * s[4*b + i] as nk_dots4_q8_dsp. Registers: a0 a5 a6 a7 the rows, a2 x, a3 s, a1 its end,
+ * t3-t6 the sums, t0 x[j], t1 t2 a quant and its product. */
+void nk_dots4_q8_rv(const uint8_t *q, int32_t rb, const int16_t *x, int32_t *s, int32_t n);
+__asm__(
+    "   .pushsection .text.nk_dots4_q8_rv,\"ax\",@progbits\n"
+    "   .balign 2\n"
+    "   .global nk_dots4_q8_rv\n"
+    "   .hidden nk_dots4_q8_rv\n"
+    "   .type nk_dots4_q8_rv, @function\n"
+    "   .macro nk_rv_mac acc, q, tmp, j\n"
+    "   lb \\tmp, \\j(\\q)\n"
+    "   .if \\j\n"
+    "   mul \\tmp, \\tmp, t0\n"
+    "   add \\acc, \\acc, \\tmp\n"
+    "   .else\n"
+    "   mul \\acc, \\tmp, t0\n"
+    "   .endif\n"
+    "   .endm\n"
+    "nk_dots4_q8_rv:\n"
+    "   add a5, a0, a1\n"
+    "   add a6, a5, a1\n"
+    "   add a7, a6, a1\n"
+    "   slli a1, a4, 4\n"
+    "   add a1, a1, a3\n"                      /* s + 4 n */
+    "1:\n"
+    "   .irp j, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31\n"
+    "   lh t0, (2 * \\j)(a2)\n"
+    "   nk_rv_mac t3, a0, t1, \\j\n"
+    "   nk_rv_mac t4, a5, t2, \\j\n"
+    "   nk_rv_mac t5, a6, t1, \\j\n"
+    "   nk_rv_mac t6, a7, t2, \\j\n"
+    "   .endr\n"
+    "   sw t3, 0(a3)\n"
+    "   sw t4, 4(a3)\n"
+    "   sw t5, 8(a3)\n"
+    "   sw t6, 12(a3)\n"
+    "   addi a0, a0, 34\n"
+    "   addi a5, a5, 34\n"
+    "   addi a6, a6, 34\n"
+    "   addi a7, a7, 34\n"
+    "   addi a2, a2, 64\n"
+    "   addi a3, a3, 16\n"
+    "   bne a3, a1, 1b\n"
+    "   ret\n"
+    "   .purgem nk_rv_mac\n"
+    "   .size nk_dots4_q8_rv, . - nk_dots4_q8_rv\n"
+    "   .popsection\n");
+#define dots4_q8 nk_dots4_q8_rv
 #else
-/* RISC-V (rv32imc: ESP32-C3/C6) and the Cortex-M3 (armv7m): no SIMD, but registers
- * enough for four rows at a time, so that each x[j] is loaded once for the four: per
- * column one lh, then per row lb, mul, add (13 instructions for 4 MACs, against 16 one
- * row at a time; on the M3 the kernel went from 5.52 to 3.95 instructions per MAC). Same
- * sums as dot_q8. */
-#if defined(__riscv)
-/* GCC's scheduler would hoist the loads of every column to the top and spill them: each
- * column's loads stay after the one before (no instruction is emitted for this) */
-#define NK_COL_FENCE __asm__ volatile("" ::: "memory")
-#else
-#define NK_COL_FENCE
-#endif
+/* The Cortex-M3 (armv7m): no SIMD, but registers enough for four rows at a time, so that
+ * each x[j] is loaded once for the four: per column one ldrsh, then per row ldrsb and mla,
+ * the 32 columns written out by a macro so that every load takes a constant offset from
+ * its row's pointer (as a loop, GCC's -Os kept six induction variables). Same sums as
+ * dot_q8. */
 static inline void dot4_q8_c(const uint8_t *q, int32_t rb, const int16_t *x, int32_t *s) {
     const int8_t *q0 = (const int8_t *)q, *q1 = q0 + rb, *q2 = q1 + rb, *q3 = q2 + rb;
     int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    /* the 32 columns written out: every load takes a constant offset from its row's pointer,
-     * so no pointer moves (as a loop, GCC's -Os kept six induction variables) */
-#define NK_COL4(j) { int32_t xj = x[j]; s0 += q0[j] * xj; s1 += q1[j] * xj; s2 += q2[j] * xj; s3 += q3[j] * xj; \
-    NK_COL_FENCE; }
+#define NK_COL4(j) { int32_t xj = x[j]; s0 += q0[j] * xj; s1 += q1[j] * xj; s2 += q2[j] * xj; s3 += q3[j] * xj; }
 #define NK_COLS8(j) NK_COL4(j) NK_COL4(j + 1) NK_COL4(j + 2) NK_COL4(j + 3) \
     NK_COL4(j + 4) NK_COL4(j + 5) NK_COL4(j + 6) NK_COL4(j + 7)
     NK_COLS8(0) NK_COLS8(8) NK_COLS8(16) NK_COLS8(24)
@@ -441,61 +516,387 @@ static inline void dot4_q8_c(const uint8_t *q, int32_t rb, const int16_t *x, int
     s[2] = s2;
     s[3] = s3;
 }
-#define NK_DOT4_Q8 dot4_q8_c
+
+/* s[4*b + i] for the n blocks b, as nk_dots4_q8_dsp */
+static void dots4_q8(const uint8_t *q, int32_t rb, const int16_t *x, int32_t *s, int32_t n) {
+    for (int32_t b = 0; b < n; b++) {
+        dot4_q8_c(q, rb, x, s);
+        q += 34;
+        x += 32;
+        s += 4;
+    }
+}
 #endif
 
-/* acc plus one block's contribution: acc_block's sum a0 * 2**13 + a1 held in one 64-bit
- * integer, which these cores add a 32x32-bit product to in one or a few instructions
- * (SMLAL; MUL and MULH) instead of acc_block's split carries. The same integer, so the
- * same result, while it stays below 2**44 (acc_block's a0 then fits 32 bits). */
-NK_INLINE int64_t acc64_h(int64_t acc, const uint8_t *p, int32_t emax, int32_t s) {
-    uint32_t h = rd16(p);
-    int32_t m = f16_man(h);
-    int32_t k = emax - f16_exp(h);
-    if (k == 0) {
-        return acc + (int64_t)s * m;
-    }
-    if (k <= 13) {
-        /* floor(s * m / 2**k), which is acc_block's (s >> k) * m + ((s & (2**k - 1)) * m >> k):
-         * the 64-bit product shifted in 32-bit halves (GCC's 64-bit shift by a variable
-         * handles shifts of 32 and more, which k never is) */
-        int64_t p = (int64_t)s * m;
-        uint32_t lo = (uint32_t)p;
-        int32_t hi = (int32_t)(p >> 32);
-        uint32_t l = (lo >> k) | ((uint32_t)hi << (32 - k));
-        return acc + (int64_t)(((uint64_t)(uint32_t)(hi >> k) << 32) | l);
-    }
-    if (k <= 24) {
-        return acc + (int64_t)(s >> k) * m + ((((s >> (k - 13)) & 8191) * m) >> 13);
-    }
-    return acc; /* below 2**-24 of the row's largest block: nothing */
-}
+/* The block scales of g >= 1 rows applied to their dots, in assembly. Row i's n blocks
+ * start at p + i*rb (34 bytes apart), block b's dot is s[4*b + i], and st[3*i .. 3*i + 2]
+ * is the row's acc_block pair (a0, a1) and its largest exponent emax. Each block is added as
+ * acc_block adds it: floor(s * m * 2**(e - emax)), exactly, for e >= emax - 13; the floor of
+ * (s >> (emax - e - 13)) * m / 2**13 down to emax - 24; nothing below. The row's sum is held
+ * in one 64-bit integer, a0 * 2**13 + a1: the same integer while it is below 2**44, where
+ * a0 fits 32 bits. n > 0: the rows start from 0 and the first block's exponent is taken for
+ * emax, a later block with a larger one starting the row over with that; n < 0: -n blocks
+ * added to the pairs in st, emax given there (the row's largest).
+ * A block whose scale is positive, normal and of exponent emax (most of them) takes one
+ * subtraction, one compare and a 32x32->64-bit multiply-accumulate: m = h - (emax - 1) * 2**10
+ * is then the mantissa with its implicit bit, and any other h gives an m outside
+ * [2**10, 2**11). The other blocks take the general step: m (signed) shifted up by
+ * 13 - (emax - e) (or s shifted down by the excess over 13), the 64-bit product shifted
+ * down by 13: floor(s * m / 2**k) in one formula for every case of acc_block. The block loop
+ * is unrolled twice (an odd n enters it at its second half). GCC's -O2 code of the C (one
+ * row per call, the other blocks in a C function) took 18 instructions a block on the
+ * Cortex-M4 and 19 on RISC-V, against 7 and 12.5 here. */
+void nk_q8_scale_rows(const uint8_t *p, int32_t rb, const int32_t *s, int32_t n, int32_t g, int32_t *st);
+#if defined(__riscv)
+/* the same for rows whose scales are at odd addresses (rv32imc has no unaligned lhu) */
+void nk_q8_scale_rows_u(const uint8_t *p, int32_t rb, const int32_t *s, int32_t n, int32_t g, int32_t *st);
+/* Registers: a0 the row, a1 rb, a2 its dots, a3 34 n, a4 the rows left, a5 st, a6 1,
+ * s4 n < 0; t0 the blocks, t1 their dots, t2 the row's end, t3 (emax - 1) * 2**10,
+ * t4/t5 the sum's low and high words, t6 emax; a7 s0-s3 scratch. */
+__asm__(
+    "   .macro nk_rv_h16 rd, base, off, aligned\n"
+    "   .if \\aligned\n"
+    "   lhu \\rd, \\off(\\base)\n"
+    "   .else\n"
+    "   lbu \\rd, \\off(\\base)\n"
+    "   lbu s1, (\\off + 1)(\\base)\n"
+    "   slli s1, s1, 8\n"
+    "   or \\rd, \\rd, s1\n"
+    "   .endif\n"
+    "   .endm\n"
+    /* one block: h at off(t0), its dot at soff(t1); not the common case: to slow */
+    "   .macro nk_rv_blk off, soff, slow, aligned\n"
+    "   nk_rv_h16 a7, t0, \\off, \\aligned\n"
+    "   lw s0, \\soff(t1)\n"
+    "   sub a7, a7, t3\n"                     /* m */
+    "   srli s1, a7, 10\n"
+    "   bne s1, a6, \\slow\n"
+    "   mul s1, s0, a7\n"
+    "   mulh s2, s0, a7\n"
+    "   add t4, t4, s1\n"
+    "   sltu s1, t4, s1\n"
+    "   add t5, t5, s2\n"
+    "   add t5, t5, s1\n"
+    "   .endm\n"
+    /* the general step for a7 = h - (emax - 1) * 2**10 and s0 = s, then on to ret; a block
+     * whose exponent is above emax goes to 30 (the row again) */
+    "   .macro nk_rv_general ret\n"
+    "   add a7, a7, t3\n"                     /* h */
+    "   srli s1, a7, 10\n"
+    "   andi s1, s1, 31\n"                    /* e */
+    "   andi s2, a7, 1023\n"
+    "   beqz s1, .Lsub\\@\n"
+    "   ori s2, s2, 1024\n"                   /* the implicit bit */
+    ".Lsgn\\@:\n"
+    "   slli s3, a7, 16\n"
+    "   bgez s3, .Lpos\\@\n"
+    "   neg s2, s2\n"                         /* m */
+    ".Lpos\\@:\n"
+    "   sub s1, t6, s1\n"                     /* k = emax - e */
+    "   bltz s1, 30f\n"
+    "   li s3, 13\n"
+    "   sub s3, s3, s1\n"
+    "   bltz s3, .Lbig\\@\n"
+    "   sll s2, s2, s3\n"                     /* m * 2**(13 - k) */
+    ".Lmul\\@:\n"
+    "   mul s1, s0, s2\n"
+    "   mulh s3, s0, s2\n"
+    "   srli s1, s1, 13\n"
+    "   slli s2, s3, 19\n"
+    "   or s1, s1, s2\n"
+    "   srai s2, s3, 13\n"                    /* the product >> 13 */
+    "   add t4, t4, s1\n"
+    "   sltu s1, t4, s1\n"
+    "   add t5, t5, s2\n"
+    "   add t5, t5, s1\n"
+    "   j \\ret\n"
+    ".Lsub\\@:\n"
+    "   li s1, 1\n"                           /* subnormal: exponent 1, no implicit bit */
+    "   j .Lsgn\\@\n"
+    ".Lbig\\@:\n"                             /* k > 13 */
+    "   addi s1, s3, 11\n"
+    "   bltz s1, \\ret\n"                     /* k > 24: nothing */
+    "   neg s3, s3\n"
+    "   sra s0, s0, s3\n"                     /* s >> (k - 13) */
+    "   j .Lmul\\@\n"
+    "   .endm\n"
+    "   .macro nk_rv_scale_rows name, aligned\n"
+    "   .pushsection .text.\\name,\"ax\",@progbits\n"
+    "   .balign 2\n"
+    "   .global \\name\n"
+    "   .hidden \\name\n"
+    "   .type \\name, @function\n"
+    "\\name:\n"
+    "   addi sp, sp, -32\n"
+    "   sw s0, 28(sp)\n"
+    "   sw s1, 24(sp)\n"
+    "   sw s2, 20(sp)\n"
+    "   sw s3, 16(sp)\n"
+    "   sw s4, 12(sp)\n"
+    "   srli s4, a3, 31\n"
+    "   bgez a3, 1f\n"
+    "   neg a3, a3\n"
+    "1:\n"
+    "   slli t0, a3, 5\n"
+    "   slli a3, a3, 1\n"
+    "   add a3, a3, t0\n"                     /* 34 n */
+    "   li a6, 1\n"
+    "2:\n"                                    /* row */
+    "   add t2, a0, a3\n"
+    "   beqz s4, 3f\n"
+    "   lw s0, 0(a5)\n"                       /* carried on: the pair as a 64-bit sum */
+    "   lw s1, 4(a5)\n"
+    "   lw t6, 8(a5)\n"
+    "   slli t4, s0, 13\n"
+    "   or t4, t4, s1\n"
+    "   srai t5, s0, 19\n"
+    "   j 4f\n"
+    "3:\n"                                    /* a new row: emax the first block's */
+    "   li t4, 0\n"
+    "   li t5, 0\n"
+    "   nk_rv_h16 a7, a0, 0, \\aligned\n"
+    "   srli t6, a7, 10\n"
+    "   andi t6, t6, 31\n"
+    "   bnez t6, 4f\n"
+    "   li t6, 1\n"
+    "4:\n"                                    /* (re)start the row */
+    "   mv t0, a0\n"
+    "   mv t1, a2\n"
+    "   addi t3, t6, -1\n"
+    "   slli t3, t3, 10\n"
+    "   andi s0, a3, 2\n"
+    "   beqz s0, 5f\n"
+    "   addi t0, t0, -34\n"                   /* n odd: in at the second half */
+    "   addi t1, t1, -16\n"
+    "   j 6f\n"
+    "5:\n"
+    "   nk_rv_blk 0, 0, 20f, \\aligned\n"
+    "6:\n"
+    "   nk_rv_blk 34, 16, 21f, \\aligned\n"
+    "7:\n"
+    "   addi t0, t0, 68\n"
+    "   addi t1, t1, 32\n"
+    "   bne t0, t2, 5b\n"
+    "   srli s0, t4, 13\n"                    /* the pair: a0, a1 */
+    "   slli s1, t5, 19\n"
+    "   or s0, s0, s1\n"
+    "   slli s1, t4, 19\n"
+    "   srli s1, s1, 19\n"
+    "   sw s0, 0(a5)\n"
+    "   sw s1, 4(a5)\n"
+    "   sw t6, 8(a5)\n"
+    "   addi a5, a5, 12\n"
+    "   add a0, a0, a1\n"
+    "   addi a2, a2, 4\n"
+    "   addi a4, a4, -1\n"
+    "   bnez a4, 2b\n"
+    "   lw s0, 28(sp)\n"
+    "   lw s1, 24(sp)\n"
+    "   lw s2, 20(sp)\n"
+    "   lw s3, 16(sp)\n"
+    "   lw s4, 12(sp)\n"
+    "   addi sp, sp, 32\n"
+    "   ret\n"
+    "20:\n"
+    "   nk_rv_general 6b\n"
+    "21:\n"
+    "   nk_rv_general 7b\n"
+    "30:\n"                                   /* an exponent above emax: the row again */
+    "   sub t6, t6, s1\n"
+    "   li t4, 0\n"
+    "   li t5, 0\n"
+    "   j 4b\n"
+    "   .size \\name, . - \\name\n"
+    "   .popsection\n"
+    "   .endm\n"
+    "   nk_rv_scale_rows nk_q8_scale_rows, 1\n"
+    "   nk_rv_scale_rows nk_q8_scale_rows_u, 0\n"
+    "   .purgem nk_rv_scale_rows\n"
+    "   .purgem nk_rv_general\n"
+    "   .purgem nk_rv_blk\n"
+    "   .purgem nk_rv_h16\n");
+#define Q8_SCALE_ROWS(al) ((al) ? nk_q8_scale_rows : nk_q8_scale_rows_u)
+#else
+/* Cortex-M3/M4/M7/M33 (Thumb-2; LDRH takes any address). Registers: r4 the blocks, r5
+ * their dots, r6 1, r7 (emax - 1) * 2**10, r8 the row's end, r9/r10 the sum's low and high
+ * words, r11 emax, r12 st, lr the rows left; r0-r3 scratch. On the stack: rb, 34 n, the
+ * row, its dots, n < 0. */
+__asm__(
+    "   .syntax unified\n"
+    /* one block; not the common case: to slow */
+    "   .macro nk_v7m_blk slow\n"
+    "   ldrh r2, [r4], #34\n"
+    "   ldr r3, [r5], #16\n"
+    "   subs r2, r2, r7\n"                 /* m */
+    "   cmp r6, r2, lsr #10\n"
+    "   bne \\slow\n"
+    "   smlal r9, r10, r3, r2\n"
+    "   .endm\n"
+    /* the general step for r2 = h - (emax - 1) * 2**10 and r3 = s, then on to ret; a block
+     * whose exponent is above emax goes to 30 (the row again) */
+    "   .macro nk_v7m_general ret\n"
+    "   add r2, r2, r7\n"                  /* h */
+    "   ubfx r1, r2, #0, #10\n"
+    "   ubfx r0, r2, #10, #5\n"            /* e */
+    "   cbz r0, .Lsub\\@\n"
+    "   orr r1, r1, #1024\n"               /* the implicit bit */
+    ".Lsgn\\@:\n"
+    "   tst r2, #0x8000\n"
+    "   it ne\n"
+    "   rsbne r1, r1, #0\n"                /* m */
+    "   subs r0, r11, r0\n"                /* k = emax - e */
+    "   bmi 30f\n"
+    "   rsbs r2, r0, #13\n"
+    "   bmi .Lbig\\@\n"
+    "   lsls r1, r1, r2\n"                 /* m * 2**(13 - k) */
+    ".Lmul\\@:\n"
+    "   smull r0, r1, r3, r1\n"
+    "   lsrs r0, r0, #13\n"
+    "   orr r0, r0, r1, lsl #19\n"
+    "   asrs r1, r1, #13\n"                /* the product >> 13 */
+    "   adds r9, r9, r0\n"
+    "   adc r10, r10, r1\n"
+    "   b \\ret\n"
+    ".Lsub\\@:\n"
+    "   movs r0, #1\n"                     /* subnormal: exponent 1, no implicit bit */
+    "   b .Lsgn\\@\n"
+    ".Lbig\\@:\n"                          /* k > 13 */
+    "   cmn r2, #11\n"
+    "   blt \\ret\n"                       /* k > 24: nothing */
+    "   rsbs r2, r2, #0\n"
+    "   asrs r3, r3, r2\n"                 /* s >> (k - 13) */
+    "   b .Lmul\\@\n"
+    "   .endm\n"
+    "   .pushsection .text.nk_q8_scale_rows,\"ax\",%progbits\n"
+    "   .balign 2\n"
+    "   .global nk_q8_scale_rows\n"
+    "   .hidden nk_q8_scale_rows\n"
+    "   .type nk_q8_scale_rows, %function\n"
+    "   .thumb_func\n"
+    "nk_q8_scale_rows:\n"                /* r0 p, r1 rb, r2 s, r3 n, [sp] g, [sp + 4] st */
+    "   push {r4-r11, lr}\n"
+    "   sub sp, #20\n"
+    "   ldr lr, [sp, #56]\n"
+    "   ldr r12, [sp, #60]\n"
+    "   movs r4, #0\n"
+    "   cmp r3, #0\n"
+    "   bge 1f\n"
+    "   rsbs r3, r3, #0\n"
+    "   movs r4, #1\n"
+    "1: str r4, [sp, #16]\n"
+    "   add r3, r3, r3, lsl #4\n"
+    "   lsls r3, r3, #1\n"
+    "   strd r1, r3, [sp]\n"              /* rb, 34 n */
+    "   strd r0, r2, [sp, #8]\n"          /* the row, its dots */
+    "   movs r6, #1\n"
+    "2: ldrd r4, r5, [sp, #8]\n"          /* row */
+    "   ldr r8, [sp, #4]\n"
+    "   add r8, r8, r4\n"
+    "   ldr r0, [sp, #16]\n"
+    "   cbz r0, 3f\n"
+    "   ldrd r0, r1, [r12]\n"             /* carried on: the pair as a 64-bit sum */
+    "   orr r9, r1, r0, lsl #13\n"
+    "   asr r10, r0, #19\n"
+    "   ldr r11, [r12, #8]\n"
+    "   b 4f\n"
+    "3: mov r9, #0\n"                     /* a new row: emax the first block's */
+    "   mov r10, #0\n"
+    "   ldrh r2, [r4]\n"
+    "   ubfx r11, r2, #10, #5\n"
+    "   cmp r11, #1\n"
+    "   it lo\n"
+    "   movlo r11, #1\n"
+    "4: sub r7, r11, #1\n"                /* (re)start the row */
+    "   lsl r7, r7, #10\n"
+    "   ldr r0, [sp, #4]\n"
+    "   tst r0, #2\n"
+    "   bne 6f\n"                         /* n odd: in at the second half */
+    "5: nk_v7m_blk 20f\n"
+    "6: nk_v7m_blk 21f\n"
+    "7: cmp r4, r8\n"
+    "   bne 5b\n"
+    "   lsrs r0, r9, #13\n"               /* the pair: a0, a1 */
+    "   orr r0, r0, r10, lsl #19\n"
+    "   ubfx r1, r9, #0, #13\n"
+    "   strd r0, r1, [r12]\n"
+    "   str r11, [r12, #8]\n"
+    "   add r12, r12, #12\n"
+    "   subs lr, lr, #1\n"
+    "   beq 8f\n"
+    "   ldrd r0, r1, [sp, #8]\n"
+    "   ldr r2, [sp]\n"
+    "   add r0, r0, r2\n"
+    "   adds r1, #4\n"
+    "   strd r0, r1, [sp, #8]\n"
+    "   b 2b\n"
+    "8: add sp, #20\n"
+    "   pop {r4-r11, pc}\n"
+    "20: nk_v7m_general 6b\n"
+    "21: nk_v7m_general 7b\n"
+    "30: sub r11, r11, r0\n"              /* an exponent above emax: the row again */
+    "   ldrd r4, r5, [sp, #8]\n"
+    "   mov r9, #0\n"
+    "   mov r10, #0\n"
+    "   b 4b\n"
+    "   .size nk_q8_scale_rows, . - nk_q8_scale_rows\n"
+    "   .popsection\n"
+    "   .purgem nk_v7m_general\n"
+    "   .purgem nk_v7m_blk\n");
+#define Q8_SCALE_ROWS(al) nk_q8_scale_rows
+#endif
+
+typedef void (*q8_scale_fn)(const uint8_t *, int32_t, const int32_t *, int32_t, int32_t, int32_t *);
 
 void nk_matvec_q8_0(const uint8_t *w, int32_t n_rows, int32_t n_cols,
                     const int16_t *x, int32_t shx, int32_t *out) {
     int32_t nb = n_cols >> 5;
     int32_t rb = nb * 34;
+    int32_t s[4 * NK_Q8_CHUNK];
+    int32_t st[12]; /* per row: a0, a1, emax */
+    if (nb == 0) {
+        for (int32_t r = 0; r < n_rows; r++) {
+            out[r] = 0; /* acc_out(0, 0, r) */
+        }
+        return;
+    }
+    /* every block's scale has w's alignment: rb and 34 are even */
+    q8_scale_fn scale_rows = Q8_SCALE_ROWS(((uintptr_t)w & 1) == 0);
     int32_t r = 0;
     while (r < n_rows) {
-        /* four rows at a time; the last n_rows % 4 one at a time (rb 0: row 0 four times) */
-        int32_t g = n_rows - r >= 4 ? 4 : 1;
-        int32_t step = g == 4 ? rb : 0;
-        const uint8_t *row = w + r * rb;
-        int32_t emax[4], s[4];
-        int64_t acc[4];
-        for (int32_t i = 0; i < g; i++) {
-            emax[i] = row_exp_q8(row + i * rb, nb);
-            acc[i] = 0;
+        /* four rows at a time (rows r0..r0+3, of which rows r0+k.. are new); the last
+         * n_rows % 4 with the rows before them, done again (the same outputs), when there
+         * are four; else one at a time (step 0: the dots of row r0 four times) */
+        int32_t r0 = r, k = 0, step = rb, g = 4;
+        if (n_rows - r < 4) {
+            if (n_rows >= 4) {
+                r0 = n_rows - 4;
+                k = r - r0;
+                g = 4 - k;
+            } else {
+                step = 0;
+                g = 1;
+            }
         }
-        for (int32_t b = 0; b < nb; b++) {
-            const uint8_t *p = row + b * 34;
-            NK_DOT4_Q8(p + 2, step, x + (b << 5), s);
+        const uint8_t *row = w + r0 * rb;
+        const uint8_t *p = row + k * rb;
+        if (nb <= NK_Q8_CHUNK) {
+            /* the whole row in one chunk: emax found on the way */
+            dots4_q8(row + 2, step, x, s, nb);
+            scale_rows(p, rb, s + k, nb, g, st);
+        } else {
             for (int32_t i = 0; i < g; i++) {
-                acc[i] = acc64_h(acc[i], p + i * rb, emax[i], s[i]);
+                st[3 * i] = 0;
+                st[3 * i + 1] = 0;
+                st[3 * i + 2] = row_exp_q8(p + i * rb, nb);
+            }
+            for (int32_t b0 = 0; b0 < nb; b0 += NK_Q8_CHUNK) {
+                int32_t n = nb - b0 < NK_Q8_CHUNK ? nb - b0 : NK_Q8_CHUNK;
+                dots4_q8(row + b0 * 34 + 2, step, x + (b0 << 5), s, n);
+                scale_rows(p + b0 * 34, rb, s + k, -n, g, st);
             }
         }
         for (int32_t i = 0; i < g; i++) {
-            out[r + i] = acc_out((int32_t)(acc[i] >> 13), (int32_t)(acc[i] & 8191), 25 - emax[i] - shx);
+            out[r + i] = acc_out(st[3 * i], st[3 * i + 1], 25 - st[3 * i + 2] - shx);
         }
         r += g;
     }
