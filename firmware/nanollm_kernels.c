@@ -251,7 +251,7 @@ __asm__(
  * row's sum acc_block's a0 * 2**13 + a1 is held as H * 2**13 + (L - H * 2**13): H gathers
  * (v >> 13) * m per block (v the block's dot product, m its signed mantissa) and L the
  * whole integer modulo 2**32. L - H * 2**13 moves by less than 2**24 + 2**11 per block,
- * so after at most 64 blocks it is recovered exactly from 32 bits (nk_q8_norm). */
+ * so after at most 64 blocks it is recovered exactly from 32 bits (nk_q8_pair). */
 #define NK_Q8_NORM 64
 
 /* st = {0, EB, 0} for the rows from p to st_end (rows of nb34 = 34 * nb bytes, one
@@ -320,8 +320,7 @@ struct nk_q8_job {
     const int32_t *s;    /* 12: the first row's dot products (NK_CHUNK apart per row) */
     int32_t *st;         /* 16: the first row's state, three words per row */
     int32_t *st_end;     /* 20: the end of st */
-    int32_t sadj;        /* 24: unused */
-    int32_t guess;       /* 28: nonzero: one chunk per row, the state is not read, EB guessed */
+    int32_t guess;       /* 24: nonzero: one chunk per row, the state is not read, EB guessed */
 };
 
 /* acc_block over the blocks of a chunk, for each row of the job in turn, in assembly, on
@@ -329,10 +328,14 @@ struct nk_q8_job {
  * row's largest (k = 0), else (v >> k) * m + ((v & (2**k - 1)) * m >> k), the k <= 13
  * formula, which is also the 14 <= k <= 24 one once v is shifted right by k - 13 (k = 13
  * then); nothing past 24.
- * The scale h is loaded sign-extended and t = h - EB tested once: t >= 0 is a positive
- * scale of exponent emax (no larger one exists), t its mantissa without the implicit bit.
- * That block costs 13 instructions: ldrsh, ldmia, subs, blt, add (the implicit bit),
- * asrs, muls, adds, muls, add, and the loop's adds/bne. -1024 <= t < 0 is a positive
+ * The scale h is loaded sign-extended and t = h - EB tested: 0 <= t < 1024 is a positive
+ * scale of exponent emax, t its mantissa without the implicit bit. That block costs 15
+ * instructions: ldrsh, ldmia, subs, blt, cmp, bhs, add (the implicit bit), asrs, muls,
+ * adds, muls, add, and the loop's adds/bne (no 32x32->64 multiply: the product has 38
+ * bits). t >= 1024 is a larger exponent than EB's, which only a guess can be short of:
+ * with job->guess (rows of one chunk, no scan made) EB starts as the first block's
+ * exponent, and the row starts again with the larger one (its dot products are all still
+ * in s). -1024 <= t < 0 is a positive
  * scale one exponent lower (k = 1, m = t + 2048: the carry of v >> 1 gives v & 1), unless
  * emax is 1, where that range holds the subnormals: EB is 2**16 larger then and sends
  * every block to the general case, which masks it off. */
@@ -367,7 +370,7 @@ __asm__(
     "10:\n"                             /* a row: */
     "   mov r1, r11\n"
     "   ldr r0, [r1, #8]\n"             /* the block index, from -34 n up to 0 */
-    "   ldr r7, [r1, #28]\n"
+    "   ldr r7, [r1, #24]\n"
     "   cmp r7, #0\n"
     "   bne 14f\n"
     "   mov r6, r10\n"
@@ -534,7 +537,6 @@ void nk_matvec_q8_0(const uint8_t *w, int32_t n_rows, int32_t n_cols,
     int32_t st[3 * NK_BATCH];
     struct nk_q8_job job;
     job.rb = rb;
-    job.sadj = 0;
     if (nb <= NK_CHUNK) {
         nk_widen(x, xw, nb << 5);
     }
