@@ -532,6 +532,12 @@ void nk_matvec_q8_0(const uint8_t *w, int32_t n_rows, int32_t n_cols,
         }
         return;
     }
+    if (nb == 0) { /* no block: every row is 0 (emax 1, a sum of 0) */
+        for (int32_t r = 0; r < n_rows; r++) {
+            out[r] = acc_out(0, 0, 24 - shx);
+        }
+        return;
+    }
     int32_t xw[32 * NK_CHUNK];
     int32_t s[4 * NK_CHUNK];
     int32_t st[3 * NK_BATCH];
