@@ -15,8 +15,8 @@ import pytest
 from testutil import ROOT
 
 STOCK = os.path.join(ROOT, "host_tools", "harness", "stock.py")
-# the context the default model takes there on a first load (December 2026: 96-98 under the
-# test harness, 107-110 at the bare REPL, since the norm weights and biases are read per token
+# the context the default model takes there on a first load (December 2026: 98 under the
+# test harness, 110 at the bare REPL, since the norm weights and biases are read per token
 # and a load moves the tokenizer's tables down; 64-65 and 76 before that, since the float path, the non-ASCII character
 # classes, the refusal messages and the board verdict left the code `import nanollm`
 # keeps; 52-53 and 63 before that, with the filesystem mounted as the rp2 port does; 34-35
