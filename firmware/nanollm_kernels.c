@@ -147,22 +147,17 @@ static int32_t row_exp_q8(const uint8_t *p, int32_t nb) {
 #endif
 
 #if defined(__ARM_ARCH_6M__)
-#define NK_STR_(v) #v
-#define NK_STR(v) NK_STR_(v)
-/* Cortex-M0/M0+ (armv6m): q8_0 in Thumb-1 assembly, four rows at a time.
+/* Cortex-M0/M0+ (armv6m): the block dot in assembly, four rows at a time.
  *
- * x is first widened to int32 (NK_CHUNK blocks of it at a time, on the stack), so that a
- * column's input is one ldr with an immediate offset, no sign extension. The block dot
- * (nk_dot4_q8_armv6m) runs over the n blocks of a chunk in one call:
- * s[i * NK_CHUNK + b] = sum_j (int8)q[i*rb + 34*b + j] * xw[32*b + j], i = 0..3 (rb = 0
- * gives four copies of row 0). Thumb-1 has ldrsb only with register+register addresses,
- * so one index register k walks the columns and serves the four row pointers. Per column:
- * ldr, adds k, and per row ldrsb, muls, add: 14 instructions for 4 multiply-accumulates
- * (the first column moves instead of adding, so the sums need no clearing). The four sums
- * live in r8-r11 (add takes high registers); every product is below 2**22 and every sum
- * below 2**27, so they equal the C's. */
-#define NK_CHUNK 8
-void nk_dot4_q8_armv6m(const uint8_t *q, int32_t rb, const int32_t *xw, int32_t *s, int32_t n);
+ * s[i] = sum_j (int8)q[i*rb + j] * x[j], j = 0..31, i = 0..3 (rb = 0 gives four copies
+ * of row 0). Thumb-1 has ldrsb/ldrsh only with register+register addresses, so one
+ * index register k walks the 32 columns and serves the four row pointers; x[j] is
+ * loaded with an immediate offset (ldrh) and sign-extended once for the four rows.
+ * Per column: ldrh, sxth, adds k, and per row ldrsb, muls, add: 15 instructions for
+ * 4 multiply-accumulates. The four sums live in r8-r11 (add takes high registers).
+ * Every product is below 2**21 and every sum below 2**26: no overflow, so the sums
+ * equal the C's. */
+void nk_dot4_q8_armv6m(const uint8_t *q, int32_t rb, const int16_t *x, int32_t *s);
 __asm__(
     "   .pushsection .text.nk_dot4_q8_armv6m,\"ax\",%progbits\n"
     "   .syntax unified\n"
@@ -171,39 +166,24 @@ __asm__(
     "   .hidden nk_dot4_q8_armv6m\n"
     "   .type nk_dot4_q8_armv6m, %function\n"
     "   .thumb_func\n"
-    "nk_dot4_q8_armv6m:\n"              /* r0 = q, r1 = rb, r2 = xw, r3 = s, [sp] = n */
+    "nk_dot4_q8_armv6m:\n"              /* r0 = q, r1 = rb, r2 = x, r3 = s */
     "   push {r4-r7, lr}\n"
     "   mov r4, r8\n"
     "   mov r5, r9\n"
     "   mov r6, r10\n"
     "   mov r7, r11\n"
-    "   push {r4-r7}\n"                 /* the caller's r8-r11 */
-    "   ldr r6, [sp, #36]\n"            /* n */
-    "   lsls r6, r6, #7\n"
-    "   adds r6, r6, r2\n"
-    "   mov lr, r6\n"                   /* the end of xw */
-    "   mov r12, r3\n"                  /* s */
+    "   push {r3-r7}\n"                 /* s, then the caller's r8-r11 */
     "   adds r3, r0, r1\n"              /* row pointers r0, r3, r4, r5 */
     "   adds r4, r3, r1\n"
     "   adds r5, r4, r1\n"
     "   movs r1, #0\n"                  /* k */
-    "1:\n"
-    "   ldr r6, [r2, #0]\n"             /* column 0: the sums start here */
-    "   ldrsb r7, [r0, r1]\n"
-    "   muls r7, r6\n"
-    "   mov r8, r7\n"
-    "   ldrsb r7, [r3, r1]\n"
-    "   muls r7, r6\n"
-    "   mov r9, r7\n"
-    "   ldrsb r7, [r4, r1]\n"
-    "   muls r7, r6\n"
-    "   mov r10, r7\n"
-    "   ldrsb r7, [r5, r1]\n"
-    "   muls r7, r6\n"
-    "   mov r11, r7\n"
-    "   adds r1, #1\n"
-    "   .irp j, 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31\n"
-    "   ldr r6, [r2, #(4 * \\j)]\n"
+    "   mov r8, r1\n"
+    "   mov r9, r1\n"
+    "   mov r10, r1\n"
+    "   mov r11, r1\n"
+    "   .irp j, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31\n"
+    "   ldrh r6, [r2, #(2 * \\j)]\n"
+    "   sxth r6, r6\n"                  /* x[j] */
     "   ldrsb r7, [r0, r1]\n"
     "   muls r7, r6\n"
     "   add r8, r7\n"
@@ -216,28 +196,15 @@ __asm__(
     "   ldrsb r7, [r5, r1]\n"
     "   muls r7, r6\n"
     "   add r11, r7\n"
-    "   .if \\j < 31\n"
     "   adds r1, #1\n"
-    "   .else\n"
-    "   adds r1, #3\n"                  /* past the next block's scale */
-    "   .endif\n"
     "   .endr\n"
-    "   adds r2, #128\n"
-    "   mov r6, r12\n"                  /* block b's sums to s[i * NK_CHUNK + b] */
-    "   mov r7, r8\n"
-    "   str r7, [r6, #0]\n"
-    "   mov r7, r9\n"
-    "   str r7, [r6, #(4 * " NK_STR(NK_CHUNK) ")]\n"
-    "   mov r7, r10\n"
-    "   str r7, [r6, #(8 * " NK_STR(NK_CHUNK) ")]\n"
+    "   pop {r3}\n"
+    "   mov r4, r8\n"
+    "   mov r5, r9\n"
+    "   mov r6, r10\n"
     "   mov r7, r11\n"
-    "   str r7, [r6, #(12 * " NK_STR(NK_CHUNK) ")]\n"
-    "   adds r6, #4\n"
-    "   mov r12, r6\n"
-    "   cmp r2, lr\n"
-    "   beq 2f\n"
-    "   b 1b\n"
-    "2: pop {r4-r7}\n"
+    "   stmia r3!, {r4-r7}\n"
+    "   pop {r4-r7}\n"
     "   mov r8, r4\n"
     "   mov r9, r5\n"
     "   mov r10, r6\n"
@@ -246,346 +213,142 @@ __asm__(
     "   .size nk_dot4_q8_armv6m, . - nk_dot4_q8_armv6m\n"
     "   .popsection\n");
 
-/* Each row's state between the chunks: {L, EB, H}. EB is emax << 10 (emax the row's
- * largest exponent, row_exp's), plus 2**16 when emax is 1 (see nk_scale_q8_armv6m); the
- * row's sum acc_block's a0 * 2**13 + a1 is held as H * 2**13 + (L - H * 2**13): H gathers
- * (v >> 13) * m per block (v the block's dot product, m its signed mantissa) and L the
- * whole integer modulo 2**32. L - H * 2**13 moves by less than 2**24 + 2**11 per block,
- * so after at most 64 blocks it is recovered exactly from 32 bits (nk_q8_pair). */
-#define NK_Q8_NORM 64
+/* Blocks whose dot products are made (four rows at a time) before their scales are applied
+ * (one row at a time, with the row's state in registers): 8 x 4 sums on the stack. */
+#define NK_CHUNK 8
 
-/* st = {0, EB, 0} for the rows from p to st_end (rows of nb34 = 34 * nb bytes, one
- * after the other): the largest scale's high byte, its sign aside, in 5 or 6 instructions
- * per block (a byte of 128 or more, a negative scale, takes the masked scan again). */
-void nk_scan_q8_armv6m(const uint8_t *p, int32_t nb34, int32_t *st, int32_t *st_end);
+/* acc_block over the blocks of one row from p up to pend (34 bytes apart), in assembly:
+ * block b's dot product is s[4 * b]; st = {a0, a1, emax} of the row, updated. The pair
+ * (a0, a1) means a0 * 2**13 + a1 as in acc_block, but the carry out of a1 is taken once,
+ * at the end, not per block: each block adds the same integer to that sum as acc_block
+ * does, and |a1| grows by less than 2**25 per block (NK_CHUNK of them at most per call),
+ * so nothing overflows and the pair stored back is acc_block's, bit for bit.
+ * Per block with the row's largest exponent (k = 0): 26 instructions, the C took 45-50:
+ * the row's state stays in registers (a0 in r8, the end in r9, 1024 in r10). */
+void nk_scale_row_armv6m(const uint8_t *p, const uint8_t *pend, const int32_t *s, int32_t *st);
 __asm__(
-    "   .pushsection .text.nk_scan_q8_armv6m,\"ax\",%progbits\n"
+    "   .pushsection .text.nk_scale_row_armv6m,\"ax\",%progbits\n"
     "   .syntax unified\n"
     "   .balign 2\n"
-    "   .global nk_scan_q8_armv6m\n"
-    "   .hidden nk_scan_q8_armv6m\n"
-    "   .type nk_scan_q8_armv6m, %function\n"
+    "   .global nk_scale_row_armv6m\n"
+    "   .hidden nk_scale_row_armv6m\n"
+    "   .type nk_scale_row_armv6m, %function\n"
     "   .thumb_func\n"
-    "nk_scan_q8_armv6m:\n"              /* r0 = p, r1 = nb34, r2 = st, r3 = st_end */
+    "nk_scale_row_armv6m:\n"            /* r0 = p, r1 = pend, r2 = s, r3 = st */
     "   push {r4-r7, lr}\n"
-    "   adds r0, r0, r1\n"
-    "   adds r0, #1\n"                  /* the row's end + 1: its high bytes at [r0, -nb34 + 34 b] */
-    "   negs r4, r1\n"
-    "1: movs r5, #4\n"                  /* the largest byte so far (exponent 1 at least) */
-    "   movs r7, r4\n"
-    "   beq 3f\n"
-    "2: ldrb r6, [r0, r7]\n"
-    "   cmp r6, r5\n"
-    "   bls 4f\n"
-    "   movs r5, r6\n"
-    "4: adds r7, #34\n"
-    "   bne 2b\n"
-    "   cmp r5, #128\n"
-    "   bhs 6f\n"
-    "3: lsrs r5, r5, #2\n"
-    "   lsls r5, r5, #10\n"             /* EB */
-    "   lsrs r6, r5, #11\n"
-    "   bne 5f\n"
-    "   movs r6, #1\n"                  /* emax 1: EB + 2**16 */
-    "   lsls r6, r6, #16\n"
-    "   adds r5, r5, r6\n"
-    "5: movs r6, #0\n"
-    "   str r6, [r2, #0]\n"
-    "   str r5, [r2, #4]\n"
-    "   str r6, [r2, #8]\n"
-    "   adds r2, #12\n"
-    "   adds r0, r0, r1\n"
-    "   cmp r2, r3\n"
-    "   bne 1b\n"
-    "   pop {r4-r7, pc}\n"
-    "6: movs r5, #4\n"                  /* a negative scale in the row: without the sign bits */
-    "   movs r7, r4\n"
-    "7: ldrb r6, [r0, r7]\n"
-    "   lsls r6, r6, #25\n"
-    "   lsrs r6, r6, #25\n"
-    "   cmp r6, r5\n"
-    "   bls 8f\n"
-    "   movs r5, r6\n"
-    "8: adds r7, #34\n"
-    "   bne 7b\n"
-    "   b 3b\n"
-    "   .size nk_scan_q8_armv6m, . - nk_scan_q8_armv6m\n"
-    "   .popsection\n");
-
-/* What nk_scale_q8_armv6m works on: the chunk's blocks in rows st .. st_end */
-struct nk_q8_job {
-    const uint8_t *pend; /* 0: the end of the chunk's blocks in the first row */
-    int32_t rb;          /* 4: bytes per row */
-    int32_t neg;         /* 8: -34 * n, n blocks in the chunk */
-    const int32_t *s;    /* 12: the first row's dot products (NK_CHUNK apart per row) */
-    int32_t *st;         /* 16: the first row's state, three words per row */
-    int32_t *st_end;     /* 20: the end of st */
-    int32_t guess;       /* 24: nonzero: one chunk per row, the state is not read, EB guessed */
-};
-
-/* acc_block over the blocks of a chunk, for each row of the job in turn, in assembly, on
- * the state above. Each block adds acc_block's integer: v * m when its exponent is the
- * row's largest (k = 0), else (v >> k) * m + ((v & (2**k - 1)) * m >> k), the k <= 13
- * formula, which is also the 14 <= k <= 24 one once v is shifted right by k - 13 (k = 13
- * then); nothing past 24.
- * The scale h is loaded sign-extended and t = h - EB tested: 0 <= t < 1024 is a positive
- * scale of exponent emax, t its mantissa without the implicit bit. That block costs 15
- * instructions: ldrsh, ldmia, subs, blt, cmp, bhs, add (the implicit bit), asrs, muls,
- * adds, muls, add, and the loop's adds/bne (no 32x32->64 multiply: the product has 38
- * bits). t >= 1024 is a larger exponent than EB's, which only a guess can be short of:
- * with job->guess (rows of one chunk, no scan made) EB starts as the first block's
- * exponent, and the row starts again with the larger one (its dot products are all still
- * in s). -1024 <= t < 0 is a positive
- * scale one exponent lower (k = 1, m = t + 2048: the carry of v >> 1 gives v & 1), unless
- * emax is 1, where that range holds the subnormals: EB is 2**16 larger then and sends
- * every block to the general case, which masks it off. */
-void nk_scale_q8_armv6m(struct nk_q8_job *j);
-__asm__(
-    "   .pushsection .text.nk_scale_q8_armv6m,\"ax\",%progbits\n"
-    "   .syntax unified\n"
-    "   .balign 2\n"
-    "   .global nk_scale_q8_armv6m\n"
-    "   .hidden nk_scale_q8_armv6m\n"
-    "   .type nk_scale_q8_armv6m, %function\n"
-    "   .thumb_func\n"
-    "nk_scale_q8_armv6m:\n"             /* r0 = job */
-    "   push {r4-r7, lr}\n"
-    "   mov r1, r8\n"
-    "   mov r2, r9\n"
-    "   mov r3, r10\n"
-    "   mov r4, r11\n"
-    "   push {r1-r4}\n"                 /* the caller's r8-r11 */
-    "   mov r11, r0\n"                  /* job */
-    "   ldr r1, [r0, #4]\n"
-    "   mov lr, r1\n"                   /* rb */
-    "   ldr r1, [r0, #16]\n"
-    "   mov r10, r1\n"                  /* the current row's state */
-    "   ldr r1, [r0, #20]\n"
-    "   mov r12, r1\n"                  /* st_end */
-    "   ldr r4, [r0, #0]\n"             /* pend */
-    "   ldr r2, [r0, #12]\n"            /* the dot products */
+    "   mov r4, r8\n"
+    "   mov r5, r9\n"
+    "   mov r6, r10\n"
+    "   push {r3-r6}\n"                 /* st, then the caller's r8-r10 */
+    "   mov r9, r1\n"                   /* pend */
     "   movs r1, #1\n"
     "   lsls r1, r1, #10\n"
-    "   mov r9, r1\n"                   /* 1024, the implicit mantissa bit */
-    "10:\n"                             /* a row: */
-    "   mov r1, r11\n"
-    "   ldr r0, [r1, #8]\n"             /* the block index, from -34 n up to 0 */
-    "   ldr r7, [r1, #24]\n"
-    "   cmp r7, #0\n"
-    "   bne 14f\n"
-    "   mov r6, r10\n"
-    "   ldmia r6!, {r3, r5, r7}\n"      /* L, EB, H */
-    "   mov r8, r7\n"
-    "1: ldrsh r6, [r4, r0]\n"           /* h */
-    "   ldmia r2!, {r7}\n"              /* v */
-    "   subs r6, r6, r5\n"              /* t */
-    "   blt 20f\n"
-    "   cmp r6, r9\n"
-    "   bhs 30f\n"                      /* a larger exponent than the guess */
-    "   add r6, r9\n"                   /* m */
-    "2: asrs r1, r7, #13\n"             /* r6 = m, r7 = v: */
-    "   muls r7, r6\n"
-    "   adds r3, r3, r7\n"              /* L += v * m */
-    "   muls r1, r6\n"
-    "   add r8, r1\n"                   /* H += (v >> 13) * m */
-    "3: adds r0, #34\n"
-    "   bne 1b\n"
-    "   mov r6, r10\n"                  /* the row's chunk is done */
-    "   mov r7, r8\n"
-    "   stmia r6!, {r3, r5, r7}\n"
-    "   mov r10, r6\n"
-    "   add r4, lr\n"                   /* the next row */
-    "   mov r1, r11\n"
-    "   ldr r2, [r1, #12]\n"
-    "   adds r2, #(4 * " NK_STR(NK_CHUNK) ")\n"
-    "   str r2, [r1, #12]\n"
-    "   cmp r6, r12\n"
-    "   bne 10b\n"
-    "   pop {r1-r4}\n"
-    "   mov r8, r1\n"
-    "   mov r9, r2\n"
-    "   mov r10, r3\n"
-    "   mov r11, r4\n"
-    "   pop {r4-r7, pc}\n"
-    "20: asrs r1, r6, #10\n"            /* t < 0 */
-    "   adds r1, #1\n"
-    "   bne 5f\n"
-    "   add r6, r9\n"                   /* k = 1: m = t + 2048 */
-    "   add r6, r9\n"
-    "   asrs r7, r7, #1\n"              /* v >> 1, the carry v & 1 */
-    "   bcc 2b\n"
-    "   lsrs r1, r6, #1\n"
-    "   adds r3, r3, r1\n"              /* L += (1 * m) >> 1 */
-    "   b 2b\n"
-    "5: push {r0, r2}\n"                /* the general case: r6 = t, r7 = v */
-    "   adds r6, r6, r5\n"              /* h, sign-extended */
-    "   lsls r1, r6, #22\n"
-    "   lsrs r1, r1, #22\n"             /* its mantissa */
-    "   lsls r0, r6, #17\n"
-    "   lsrs r0, r0, #27\n"             /* e */
+    "   mov r10, r1\n"                  /* the implicit mantissa bit */
+    "   ldr r1, [r3, #0]\n"
+    "   mov r8, r1\n"                   /* a0 */
+    "   ldr r5, [r3, #8]\n"             /* emax */
+    "   ldr r3, [r3, #4]\n"             /* a1 */
+    "   cmp r0, r9\n"
     "   beq 9f\n"
-    "   add r1, r9\n"                   /* normal: the implicit bit */
-    "6: cmp r6, #0\n"
-    "   bge 7f\n"
-    "   negs r1, r1\n"                  /* m */
-    "7: lsls r0, r0, #10\n"
-    "   lsls r2, r5, #16\n"
-    "   lsrs r2, r2, #16\n"             /* emax << 10 */
-    "   subs r0, r2, r0\n"              /* k << 10, k = emax - e */
-    "   beq 8f\n"
-    "   blt 31f\n"                      /* a larger exponent than the guess */
-    "   asrs r0, r0, #10\n"
-    "   cmp r0, #13\n"
-    "   bgt 11f\n"
-    "12: movs r2, r7\n"                 /* 1 <= k <= 13 */
-    "   asrs r2, r0\n"                  /* u = v >> k */
-    "   movs r6, r2\n"
-    "   lsls r6, r0\n"
-    "   subs r7, r7, r6\n"              /* v & (2**k - 1) */
+    "1: ldrb r6, [r0, #1]\n"
+    "   ldrb r1, [r0, #0]\n"
+    "   lsls r6, r6, #8\n"
+    "   orrs r6, r1\n"                  /* h: the block's fp16 scale */
+    "   ldr r7, [r2, #0]\n"             /* v: its dot product */
+    "   adds r2, #16\n"
+    "   adds r0, #34\n"
+    "   lsls r4, r6, #17\n"
+    "   lsrs r4, r4, #27\n"             /* e = (h >> 10) & 31 */
+    "   beq 5f\n"
+    "   lsls r1, r6, #22\n"
+    "   lsrs r1, r1, #22\n"
+    "   add r1, r10\n"                  /* m = (h & 1023) | 1024 */
+    "2: lsls r6, r6, #16\n"             /* N = the sign bit */
+    "   bpl 3f\n"
+    "   negs r1, r1\n"
+    "3: subs r4, r5, r4\n"              /* k = emax - e */
+    "   bne 6f\n"
+    "4: lsls r6, r7, #19\n"
+    "   lsrs r6, r6, #19\n"
+    "   muls r6, r1\n"
+    "   adds r3, r3, r6\n"              /* a1 += (v & 8191) * m */
+    "   asrs r7, r7, #13\n"
     "   muls r7, r1\n"
-    "   asrs r7, r0\n"
-    "   adds r3, r3, r7\n"              /* L += ((v & (2**k - 1)) * m) >> k */
-    "   movs r7, r2\n"                  /* then u * m as a k = 0 block */
-    "8: movs r6, r1\n"
-    "   pop {r0, r2}\n"
+    "   add r8, r7\n"                   /* a0 += (v >> 13) * m */
+    "8: cmp r0, r9\n"
+    "   bne 1b\n"
+    "9: pop {r0}\n"                     /* st */
+    "   asrs r1, r3, #13\n"
+    "   add r1, r8\n"
+    "   str r1, [r0, #0]\n"             /* a0 + the carry out of a1 */
+    "   lsls r3, r3, #19\n"
+    "   lsrs r3, r3, #19\n"
+    "   str r3, [r0, #4]\n"             /* a1 & 8191 */
+    "   pop {r4-r6}\n"
+    "   mov r8, r4\n"
+    "   mov r9, r5\n"
+    "   mov r10, r6\n"
+    "   pop {r4-r7, pc}\n"
+    "5: movs r4, #1\n"                  /* subnormal: exponent 1, no implicit bit */
+    "   lsls r1, r6, #22\n"
+    "   lsrs r1, r1, #22\n"
     "   b 2b\n"
-    "9: movs r0, #1\n"                  /* subnormal: exponent 1, no implicit bit */
-    "   b 6b\n"
-    "11: cmp r0, #24\n"
-    "   bgt 13f\n"                      /* below 2**-24 of the row's largest block: nothing */
-    "   subs r0, #13\n"                 /* 14 <= k <= 24: v >> (k - 13) with k = 13 */
-    "   asrs r7, r0\n"
-    "   movs r0, #13\n"
-    "   b 12b\n"
-    "13: pop {r0, r2}\n"
-    "   b 3b\n"
-    "14: movs r3, #0\n"                 /* one chunk: L = H = 0, EB from the first block */
-    "   mov r8, r3\n"
-    "   ldrsh r6, [r4, r0]\n"
-    "15: lsls r5, r6, #17\n"
-    "   lsrs r5, r5, #27\n"             /* e */
-    "   cmp r5, #1\n"
-    "   bhi 16f\n"
-    "   movs r5, #65\n"                 /* emax 1: EB + 2**16 */
-    "16: lsls r5, r5, #10\n"
-    "   b 1b\n"
-    "30: adds r6, r6, r5\n"             /* the guess was short (rows of one chunk only): */
-    "   b 32f\n"
-    "31: pop {r0, r2}\n"
-    "32: mov r1, r11\n"                 /* the row again, with h's exponent */
-    "   ldr r0, [r1, #8]\n"
-    "   ldr r2, [r1, #12]\n"
-    "   movs r3, #0\n"
-    "   mov r8, r3\n"
-    "   b 15b\n"
-    "   .size nk_scale_q8_armv6m, . - nk_scale_q8_armv6m\n"
+    "6: cmp r4, #13\n"
+    "   bgt 7f\n"
+    "   movs r6, #1\n"                  /* 1 <= k <= 13 */
+    "   lsls r6, r4\n"
+    "   subs r6, #1\n"
+    "   ands r6, r7\n"
+    "   muls r6, r1\n"
+    "   asrs r6, r4\n"
+    "   adds r3, r3, r6\n"              /* a1 += ((v & (2**k - 1)) * m) >> k */
+    "   asrs r7, r4\n"                  /* v >>= k */
+    "   b 4b\n"
+    "7: cmp r4, #24\n"
+    "   bgt 8b\n"                       /* below 2**-24 of the row's largest block: nothing */
+    "   subs r4, #13\n"                 /* 14 <= k <= 24 */
+    "   asrs r7, r4\n"                  /* u = v >> (k - 13) */
+    "   lsls r6, r7, #19\n"
+    "   lsrs r6, r6, #19\n"
+    "   muls r6, r1\n"
+    "   asrs r6, r6, #13\n"
+    "   adds r3, r3, r6\n"              /* a1 += ((u & 8191) * m) >> 13 */
+    "   asrs r7, r7, #13\n"             /* v >>= k */
+    "   b 4b\n"
+    "   .size nk_scale_row_armv6m, . - nk_scale_row_armv6m\n"
     "   .popsection\n");
-
-/* xw[i] = x[i], i < n (n even) */
-static void nk_widen(const int16_t *x, int32_t *xw, int32_t n) {
-    if (((uintptr_t)x & 3) == 0) {
-        typedef uint32_t __attribute__((may_alias)) u32a;
-        const u32a *p = (const u32a *)x;
-        for (int32_t i = 0; i < n; i += 2) {
-            uint32_t v = *p++;
-            xw[i] = (int16_t)v;
-            xw[i + 1] = (int32_t)v >> 16;
-        }
-    } else {
-        for (int32_t i = 0; i < n; i++) {
-            xw[i] = x[i];
-        }
-    }
-}
-
-/* a row's (a0, a1) from its state */
-NK_INLINE void nk_q8_pair(const int32_t *st, int32_t *a0, int32_t *a1) {
-    int32_t lo = (int32_t)((uint32_t)st[0] - ((uint32_t)st[2] << 13)); /* exact */
-    *a0 = (int32_t)((uint32_t)st[2] + (uint32_t)(lo >> 13));
-    *a1 = lo & 8191;
-}
-
-/* Rows whose state is kept while x is widened chunk by chunk (for n_cols beyond NK_CHUNK
- * blocks; below that x is widened once) */
-#define NK_BATCH 32
 
 void nk_matvec_q8_0(const uint8_t *w, int32_t n_rows, int32_t n_cols,
                     const int16_t *x, int32_t shx, int32_t *out) {
     int32_t nb = n_cols >> 5;
     int32_t rb = nb * 34;
-    if ((uintptr_t)w & 1) {
-        /* the scales are read as halfwords: an odd address takes the plain loop */
-        for (int32_t r = 0; r < n_rows; r++) {
-            const uint8_t *row = w + r * rb;
-            int32_t emax = row_exp_q8(row, nb);
-            int32_t a0 = 0, a1 = 0;
-            for (int32_t b = 0; b < nb; b++) {
-                const uint8_t *p = row + b * 34;
-                uint32_t h = rd16(p);
-                int32_t s = 0;
-                for (int32_t j = 0; j < 32; j++) {
-                    s += (int8_t)p[2 + j] * x[(b << 5) + j];
-                }
-                acc_block(&a0, &a1, s, f16_man(h), emax - f16_exp(h));
-            }
-            out[r] = acc_out(a0, a1, 25 - emax - shx);
-        }
-        return;
-    }
-    if (nb == 0) { /* no block: every row is 0 (emax 1, a sum of 0) */
-        for (int32_t r = 0; r < n_rows; r++) {
-            out[r] = acc_out(0, 0, 24 - shx);
-        }
-        return;
-    }
-    int32_t xw[32 * NK_CHUNK];
+    int32_t r = 0;
     int32_t s[4 * NK_CHUNK];
-    int32_t st[3 * NK_BATCH];
-    struct nk_q8_job job;
-    job.rb = rb;
-    if (nb <= NK_CHUNK) {
-        nk_widen(x, xw, nb << 5);
-    }
-    for (int32_t r0 = 0; r0 < n_rows; r0 += NK_BATCH) {
-        int32_t nr = n_rows - r0 < NK_BATCH ? n_rows - r0 : NK_BATCH;
-        const uint8_t *rows = w + r0 * rb;
-        if (nb > NK_CHUNK) {
-            nk_scan_q8_armv6m(rows, rb, st, st + 3 * nr);
+    while (r < n_rows) {
+        /* four rows at a time; the last n_rows % 4 one at a time (rb 0: row 0 four times) */
+        int32_t g = n_rows - r >= 4 ? 4 : 1;
+        int32_t step = g == 4 ? rb : 0;
+        const uint8_t *row = w + r * rb;
+        int32_t st[12]; /* a0, a1, emax of each row */
+        for (int32_t i = 0; i < g; i++) {
+            st[3 * i] = 0;
+            st[3 * i + 1] = 0;
+            st[3 * i + 2] = row_exp_q8(row + i * rb, nb);
         }
         for (int32_t b0 = 0; b0 < nb; b0 += NK_CHUNK) {
             int32_t n = nb - b0 < NK_CHUNK ? nb - b0 : NK_CHUNK;
-            if (nb > NK_CHUNK) {
-                nk_widen(x + (b0 << 5), xw, n << 5);
+            const uint8_t *p = row + b0 * 34;
+            for (int32_t b = 0; b < n; b++) {
+                nk_dot4_q8_armv6m(p + b * 34 + 2, step, x + ((b0 + b) << 5), s + 4 * b);
             }
-            job.neg = -34 * n;
-            job.guess = nb <= NK_CHUNK;
-            int32_t i = 0;
-            while (i < nr) {
-                /* four rows at a time; the last nr % 4 one at a time (rb 0: row 0 four times) */
-                int32_t g = nr - i >= 4 ? 4 : 1;
-                const uint8_t *p = rows + i * rb + b0 * 34;
-                nk_dot4_q8_armv6m(p + 2, g == 4 ? rb : 0, xw, s, n);
-                job.pend = p + n * 34;
-                job.s = s;
-                job.st = st + 3 * i;
-                job.st_end = st + 3 * (i + g);
-                nk_scale_q8_armv6m(&job);
-                i += g;
-            }
-            if ((b0 + n) % NK_Q8_NORM == 0 && b0 + n < nb) {
-                for (int32_t i = 0; i < nr; i++) { /* (H, L) = (a0, a1 + a0 * 2**13) */
-                    int32_t a0, a1;
-                    nk_q8_pair(st + 3 * i, &a0, &a1);
-                    st[3 * i] = (int32_t)((uint32_t)a1 + ((uint32_t)a0 << 13));
-                    st[3 * i + 2] = a0;
-                }
+            for (int32_t i = 0; i < g; i++) {
+                nk_scale_row_armv6m(p + i * rb, p + i * rb + n * 34, s + i, st + 3 * i);
             }
         }
-        for (int32_t i = 0; i < nr; i++) {
-            int32_t a0, a1;
-            nk_q8_pair(st + 3 * i, &a0, &a1);
-            out[r0 + i] = acc_out(a0, a1, 25 - ((st[3 * i + 1] & 0xFFFF) >> 10) - shx);
+        for (int32_t i = 0; i < g; i++) {
+            out[r + i] = acc_out(st[3 * i], st[3 * i + 1], 25 - st[3 * i + 2] - shx);
         }
+        r += g;
     }
 }
 #elif defined(NK_Q8_FOUR_ROWS)
